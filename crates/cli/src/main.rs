@@ -1,0 +1,109 @@
+//! The `rswe` binary.
+
+mod config;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use config::Config;
+use rswe_llm::{Caching, Provider, ProviderStatus};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "rswe", version, about = "Self-hosted autonomous software-engineering agents")]
+struct Cli {
+    /// The config file (TOML). Default: $XDG_CONFIG_HOME/rswe/rswe.toml when it exists.
+    #[arg(long, global = true, env = "RSWE_CONFIG")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the models of the catalog with their limits and prices, and which
+    /// providers are configured.
+    Models {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Models { json } => models(&config, json),
+    }
+}
+
+fn models(config: &Config, json: bool) -> Result<()> {
+    let catalog = config.catalog()?;
+    let mut rows = Vec::new();
+    for entry in catalog.entries() {
+        for id in &entry.ids {
+            rows.push(catalog.resolve(id)?);
+        }
+    }
+    if json {
+        return print(&format!("{}\n", serde_json::to_string_pretty(&rows)?));
+    }
+    let mut out = String::new();
+    writeln!(
+        out,
+        "{:<58} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}  caching",
+        "model", "context", "output", "$/M in", "$/M out", "$/M cw", "$/M cr"
+    )?;
+    for info in &rows {
+        let price = |f: fn(&rswe_llm::Price) -> f64| info.price.as_ref().map_or("?".to_string(), |p| format!("{:.3}", f(p)));
+        let caching = match info.caching {
+            Caching::Explicit => "breakpoints",
+            Caching::Automatic => "automatic",
+            Caching::None => "none",
+        };
+        writeln!(
+            out,
+            "{:<58} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}  {caching}",
+            info.id,
+            info.context_window,
+            info.max_output_tokens,
+            price(|p| p.input),
+            price(|p| p.output),
+            price(|p| p.cache_write),
+            price(|p| p.cache_read),
+        )?;
+    }
+    writeln!(out, "\nAny other model works as provider/model-id with conservative limits and an unknown price.")?;
+    writeln!(out, "Bedrock models also answer with a cross-region prefix: bedrock/us.…, eu.…, apac.…, global.…\n")?;
+    for provider in Provider::ALL {
+        match config.providers.status(provider) {
+            ProviderStatus::Ready if provider == Provider::Bedrock => {
+                writeln!(out, "{provider}: uses the AWS credential chain (environment, profile, SSO, instance role)")?
+            }
+            ProviderStatus::Ready => writeln!(out, "{provider}: configured")?,
+            ProviderStatus::Missing(hint) => writeln!(out, "{provider}: not configured ({hint})")?,
+        }
+    }
+    print(&out)
+}
+
+/// Writes to stdout; a reader that went away (`rswe models | head`) is not an error.
+fn print(text: &str) -> Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}

@@ -1,0 +1,5 @@
+//! One module per wire format.
+
+pub mod anthropic;
+pub mod bedrock;
+pub mod openai;
