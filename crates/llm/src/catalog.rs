@@ -229,7 +229,7 @@ impl Catalog {
             _ => name.to_string(),
         };
         let defaults = provider_defaults(provider, model_id);
-        let entry = self.entries.iter().find(|e| e.ids.iter().any(|id| *id == key));
+        let entry = self.entries.iter().find(|e| e.ids.contains(&key));
         let mut merged = defaults.clone();
         if let Some(entry) = entry {
             merged.overlay(entry);
