@@ -1,0 +1,50 @@
+//! SQLite storage for rswe: each session's append-only event log (the source of truth),
+//! the session rows summarising it, model usage and cost, and idempotency keys.
+//!
+//! Queries are plain `sqlx::query` with binds; the schema is embedded
+//! (`migrations/`) and applied when a [`Store`] opens. The database runs in WAL mode, so
+//! readers never wait for the writer, and every write is one short `BEGIN IMMEDIATE`
+//! transaction, so several processes may share one file.
+
+mod error;
+mod event_log;
+mod idempotency;
+mod location;
+mod session;
+mod store;
+mod usage;
+
+pub use error::StoreError;
+pub use location::data_dir;
+pub use session::{NewSession, Session, SessionCursor, SessionFilter, SessionPage, SessionUpdate};
+pub use store::Store;
+pub use usage::{DayUsage, ModelUsage, SessionUsage, UsageTotals};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rswe_protocol::{EventKind, SessionId};
+
+    /// Compiles only if every future the store returns may move between threads, as
+    /// `tokio::spawn` requires. Never run.
+    #[allow(dead_code)]
+    fn futures_are_send(store: &Store, id: &SessionId) {
+        fn send<T: Send>(_: T) {}
+        send(Store::open("x"));
+        send(Store::open_in_memory());
+        send(store.create_session(NewSession::default()));
+        send(store.session(id));
+        send(store.list_sessions(SessionFilter::default()));
+        send(store.update_session(id, SessionUpdate::default()));
+        send(store.delete_session(id));
+        send(store.append(id, EventKind::AgentMessage { text: String::new() }));
+        send(store.events(id, 0, 1));
+        send(store.last_event(id));
+        send(store.usage_by_session(id));
+        send(store.usage_by_model(0, 1));
+        send(store.usage_by_day(0, 1));
+        send(store.claim_idempotency_key("s", "k"));
+        send(store.prune_idempotency_keys(0));
+        send(store.close());
+    }
+}
