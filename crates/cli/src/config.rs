@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use rswe_llm::{Catalog, CatalogEntry, ProvidersConfig};
+use rswe_sandbox::{LocalSandbox, LocalSandboxConfig, SandboxMode};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -12,6 +13,63 @@ pub struct Config {
     pub providers: ProvidersConfig,
     /// Catalog entries that add models or override the built-in ones.
     pub models: Vec<CatalogEntry>,
+    pub agent: AgentSection,
+    pub sandbox: SandboxSection,
+    pub git: GitSection,
+    /// Where sessions and the database live (default: RSWE_DATA_DIR, else
+    /// $XDG_DATA_HOME/rswe, else ~/.local/share/rswe).
+    pub data_dir: Option<PathBuf>,
+    /// The file this configuration came from, if any.
+    #[serde(skip)]
+    pub path: Option<PathBuf>,
+}
+
+/// `[agent]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentSection {
+    /// The model sessions use unless told otherwise.
+    pub model: String,
+    pub max_steps: Option<u32>,
+    pub max_cost_usd: Option<f64>,
+}
+
+impl Default for AgentSection {
+    fn default() -> Self {
+        AgentSection { model: "anthropic/claude-sonnet-4-5".into(), max_steps: Some(200), max_cost_usd: None }
+    }
+}
+
+/// `[sandbox]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxSection {
+    /// "auto" (bubblewrap when it works here), "bubblewrap", or "none".
+    pub mode: String,
+    /// Whether commands may use the network.
+    pub network: bool,
+    /// More host paths commands may read (the home directory is hidden otherwise).
+    pub expose: Vec<PathBuf>,
+}
+
+impl Default for SandboxSection {
+    fn default() -> Self {
+        SandboxSection { mode: "auto".into(), network: true, expose: Vec::new() }
+    }
+}
+
+/// `[git]`: the identity of the agent's commits.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GitSection {
+    pub author_name: String,
+    pub author_email: String,
+}
+
+impl Default for GitSection {
+    fn default() -> Self {
+        GitSection { author_name: "rswe".into(), author_email: "rswe@localhost".into() }
+    }
 }
 
 impl Config {
@@ -28,14 +86,60 @@ impl Config {
         };
         let mut config = match &path {
             Some(path) => {
-                let text =
-                    std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
                 toml::from_str::<Config>(&text).with_context(|| format!("invalid config file {}", path.display()))?
             }
             None => Config::default(),
         };
         config.providers = config.providers.with_process_env();
+        if let Ok(model) = std::env::var("RSWE_MODEL")
+            && !model.trim().is_empty()
+        {
+            config.agent.model = model;
+        }
+        config.path = path;
         Ok(config)
+    }
+
+    /// Where sessions and the database live. `RSWE_DATA_DIR` wins over the file.
+    pub fn data_dir(&self) -> PathBuf {
+        match (std::env::var_os("RSWE_DATA_DIR"), &self.data_dir) {
+            (Some(dir), _) if !dir.is_empty() => PathBuf::from(dir),
+            (_, Some(dir)) => dir.clone(),
+            _ => rswe_store::data_dir(),
+        }
+    }
+
+    /// The local sandbox for a session: its directory under the data directory, the data
+    /// directory and the config file hidden, toolchains under the home directory visible
+    /// read-only.
+    pub fn sandbox(&self, session_dir: &Path, workspace: &Path, data_dir: &Path) -> Result<LocalSandbox> {
+        let mode = match self.sandbox.mode.as_str() {
+            "auto" => SandboxMode::Auto,
+            "bubblewrap" => SandboxMode::Bubblewrap,
+            "none" => SandboxMode::None,
+            other => bail!("sandbox.mode = \"{other}\" is not one of \"auto\", \"bubblewrap\", \"none\""),
+        };
+        let mut config = LocalSandboxConfig::new(session_dir);
+        config.workspace = Some(workspace.to_path_buf());
+        config.mode = mode;
+        config.network = self.sandbox.network;
+        config.hidden_paths.push(data_dir.to_path_buf());
+        if let Some(path) = &self.path {
+            config.hidden_paths.push(path.clone());
+        }
+        config.readonly_paths = self.sandbox.expose.clone();
+        if let Some(home) = std::env::var_os("HOME").map(PathBuf::from) {
+            for toolchain in [".rustup", ".cargo/bin", ".cargo/registry", ".cargo/git", ".pyenv", ".nvm", ".local/bin"]
+            {
+                let path = home.join(toolchain);
+                if path.exists() && !config.readonly_paths.contains(&path) {
+                    config.readonly_paths.push(path);
+                }
+            }
+        }
+        LocalSandbox::new(config).with_context(|| format!("cannot create the sandbox in {}", session_dir.display()))
     }
 
     /// The built-in catalog with this file's `[[models]]` applied.

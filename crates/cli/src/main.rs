@@ -1,6 +1,10 @@
 //! The `rswe` binary.
 
 mod config;
+mod doctor;
+mod git;
+mod render;
+mod run;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -22,6 +26,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run one task in the terminal: rswe run [--repo PATH|URL] "fix the failing test".
+    Run(run::RunArgs),
+    /// Check what is configured, what is missing, and how to fix it.
+    Doctor,
     /// List the models of the catalog with their limits and prices, and which
     /// providers are configured.
     Models {
@@ -33,19 +41,29 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RSWE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match dispatch(cli) {
+        Ok(code) => std::process::ExitCode::from(code),
         Err(error) => {
             eprintln!("error: {error:#}");
-            std::process::ExitCode::from(2)
+            std::process::ExitCode::from(run::exit::ERROR)
         }
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn dispatch(cli: Cli) -> Result<u8> {
     let config = Config::load(cli.config.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
-        Command::Models { json } => models(&config, json),
+        Command::Models { json } => models(&config, json).map(|()| 0),
+        Command::Run(args) => runtime.block_on(run::run(&config, args)),
+        Command::Doctor => runtime.block_on(doctor::doctor(&config)),
     }
 }
 
@@ -67,7 +85,8 @@ fn models(config: &Config, json: bool) -> Result<()> {
         "model", "context", "output", "$/M in", "$/M out", "$/M cw", "$/M cr"
     )?;
     for info in &rows {
-        let price = |f: fn(&rswe_llm::Price) -> f64| info.price.as_ref().map_or("?".to_string(), |p| format!("{:.3}", f(p)));
+        let price =
+            |f: fn(&rswe_llm::Price) -> f64| info.price.as_ref().map_or("?".to_string(), |p| format!("{:.3}", f(p)));
         let caching = match info.caching {
             Caching::Explicit => "breakpoints",
             Caching::Automatic => "automatic",

@@ -1,0 +1,108 @@
+//! `rswe doctor`: what is configured, what is missing, and how to fix it. Never prints a
+//! secret.
+
+use crate::config::Config;
+use anyhow::Result;
+use rswe_llm::{Provider, ProviderStatus};
+
+struct Report {
+    problems: usize,
+}
+
+impl Report {
+    fn ok(&self, what: &str, detail: &str) {
+        println!("  ok    {what}: {detail}");
+    }
+
+    fn warn(&self, what: &str, detail: &str) {
+        println!("  warn  {what}: {detail}");
+    }
+
+    fn fail(&mut self, what: &str, detail: &str) {
+        self.problems += 1;
+        println!("  FAIL  {what}: {detail}");
+    }
+}
+
+pub async fn doctor(config: &Config) -> Result<u8> {
+    let mut report = Report { problems: 0 };
+    println!("rswe {}", env!("CARGO_PKG_VERSION"));
+    match &config.path {
+        Some(path) => report.ok("config", &format!("{}", path.display())),
+        None => report.ok("config", "no config file; defaults and the environment (see --config, RSWE_CONFIG)"),
+    }
+
+    println!("model providers");
+    let mut ready = 0;
+    for provider in Provider::ALL {
+        match config.providers.status(provider) {
+            ProviderStatus::Ready if provider == Provider::Bedrock => report.ok(
+                "bedrock",
+                "uses the AWS credential chain (environment, AWS_PROFILE, SSO, instance role); set AWS_REGION",
+            ),
+            ProviderStatus::Ready => {
+                ready += 1;
+                report.ok(provider.name(), "configured")
+            }
+            ProviderStatus::Missing(hint) => report.warn(provider.name(), &hint),
+        }
+    }
+    let default_model = &config.agent.model;
+    match config.catalog()?.resolve(default_model) {
+        Ok(info) => match config.providers.status(info.provider) {
+            ProviderStatus::Ready => report.ok("default model", default_model),
+            ProviderStatus::Missing(hint) => {
+                report.fail("default model", &format!("{default_model} cannot be used: {hint}"))
+            }
+        },
+        Err(error) => report.fail("default model", &error.to_string()),
+    }
+    if ready == 0 && config.providers.bedrock.region.is_none() {
+        report.warn(
+            "providers",
+            "no provider is configured yet: set ANTHROPIC_API_KEY, OPENAI_API_KEY, or AWS credentials and AWS_REGION",
+        );
+    }
+
+    println!("sandbox");
+    match config.sandbox.mode.as_str() {
+        "none" => report.warn("bubblewrap", "sandbox.mode = \"none\": commands run without isolation"),
+        mode => match rswe_sandbox::LocalSandbox::detect_bubblewrap() {
+            Ok(()) => report.ok("bubblewrap", "works: commands run isolated"),
+            Err(why) if mode == "bubblewrap" => {
+                report.fail("bubblewrap", &format!("{why} (sandbox.mode = \"bubblewrap\" requires it)"))
+            }
+            Err(why) => report.warn(
+                "bubblewrap",
+                &format!("{why}; commands will run WITHOUT isolation. Install it: apt-get install bubblewrap"),
+            ),
+        },
+    }
+
+    println!("tools");
+    match std::process::Command::new("git").arg("--version").output() {
+        Ok(output) if output.status.success() => report.ok("git", String::from_utf8_lossy(&output.stdout).trim()),
+        _ => report.fail("git", "not found: install git (apt-get install git)"),
+    }
+
+    println!("storage");
+    let data_dir = config.data_dir();
+    let probe = data_dir.join(".rswe-doctor-probe");
+    let writable = std::fs::create_dir_all(&data_dir).and_then(|()| std::fs::write(&probe, b"ok"));
+    let _ = std::fs::remove_file(&probe);
+    match writable {
+        Ok(()) => report.ok("data directory", &format!("{} is writable", data_dir.display())),
+        Err(error) => report.fail(
+            "data directory",
+            &format!("{} is not writable ({error}); set RSWE_DATA_DIR to a writable directory", data_dir.display()),
+        ),
+    }
+
+    if report.problems == 0 {
+        println!("All set.");
+        Ok(0)
+    } else {
+        println!("{} problem(s) to fix.", report.problems);
+        Ok(1)
+    }
+}
