@@ -6,6 +6,7 @@
 //! terminals, HTTP or chat services.
 
 mod agent;
+pub mod context;
 pub mod conversation;
 pub mod knowledge;
 mod log;

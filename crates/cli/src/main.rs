@@ -1,5 +1,6 @@
 //! The `rswe` binary.
 
+mod bench;
 mod config;
 mod doctor;
 mod git;
@@ -30,6 +31,9 @@ enum Command {
     Run(run::RunArgs),
     /// Check what is configured, what is missing, and how to fix it.
     Doctor,
+    /// Measure rswe's speed on this machine (startup, sandbox overhead).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// List the models of the catalog with their limits and prices, and which
     /// providers are configured.
     Models {
@@ -64,6 +68,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Command::Models { json } => models(&config, json).map(|()| 0),
         Command::Run(args) => runtime.block_on(run::run(&config, args)),
         Command::Doctor => runtime.block_on(doctor::doctor(&config)),
+        Command::Bench(command) => runtime.block_on(bench::bench(command)),
     }
 }
 

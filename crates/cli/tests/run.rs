@@ -257,3 +257,61 @@ async fn in_place_works_in_the_checkout_and_json_prints_the_events() {
     assert!(events.iter().any(|e| matches!(&e.kind, EventKind::AssistantMessage { content, .. }
         if content.iter().any(|b| matches!(b, rswe_protocol::ContentBlock::Text { text } if text == "Fixed in place.")))));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_interrupts_at_a_safe_point_and_the_session_can_go_on() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let env = Env::new();
+    let repo = failing_repo(env.dir.path());
+    let server = FakeModelServer::start(Script::new().turns(vec![
+        tool("shell", json!({"command": "touch started && sleep 31.9"})),
+        Turn::text("Continuing after the interrupt."),
+    ]))
+    .await;
+    let child = env
+        .rswe(&server)
+        .args(["run", "--repo"])
+        .arg(&repo)
+        .arg("wait a while")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let session_dir = wait_for_workspace_file(&env.data(), "started");
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(130), "{err}");
+    assert!(err.contains("Interrupting at the next safe point") && err.contains("Interrupted. Continue with"), "{err}");
+    assert!(!process_running("sleep 31.9"), "the interrupted command was stopped");
+    assert_eq!(server.requests().len(), 1, "nothing was asked after the interrupt");
+
+    let session = session_dir.file_name().unwrap().to_str().unwrap().to_string();
+    let output = env.rswe(&server).args(["run", "--resume", &session, "go on"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "Continuing after the interrupt.\n");
+    let resumed = last_message_text(&server, 1);
+    assert!(resumed.contains("The user interrupted you") && resumed.contains("go on"), "{resumed}");
+    server.assert_no_violations();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_says_what_is_configured_and_never_prints_a_key() {
+    let env = Env::new();
+    let server = FakeModelServer::start(Script::new()).await;
+    let output = env.rswe(&server).arg("doctor").output().unwrap();
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}{}", stderr(&output));
+    assert!(text.contains("ok    anthropic: configured"), "{text}");
+    assert!(text.contains("openai: OPENAI_API_KEY is not set"), "{text}");
+    assert!(text.contains("ok    bubblewrap: works"), "{text}");
+    assert!(text.contains("ok    git:"), "{text}");
+    assert!(text.contains("is writable"), "{text}");
+    assert!(!text.contains(SECRET), "doctor never prints a key");
+
+    // The default model's provider is missing: that is a problem, with its fix.
+    let output = env.rswe(&server).env("RSWE_MODEL", "openai/gpt-4.1").arg("doctor").output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).contains("FAIL  default model: openai/gpt-4.1 cannot be used: OPENAI_API_KEY is not set"));
+}

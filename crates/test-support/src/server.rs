@@ -173,6 +173,8 @@ struct ServerState {
 
 pub(crate) struct Shared {
     state: Mutex<ServerState>,
+    /// Woken whenever a request is recorded.
+    recorded: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -188,6 +190,7 @@ impl Shared {
             rec.violations.push(v);
         }
         self.lock().requests.push(rec);
+        self.recorded.notify_waiters();
     }
 
     /// Checks, counts and consumes a turn for a parsed model request, and records it.
@@ -261,6 +264,7 @@ impl Shared {
         rec.violations.extend(violations);
         rec.status = status_of(&outcome);
         state.requests.push(rec);
+        self.recorded.notify_waiters();
         outcome
     }
 }
@@ -310,6 +314,7 @@ impl FakeModelServer {
                 cache: PromptCache::default(),
                 next_seq: 0,
             }),
+            recorded: tokio::sync::Notify::new(),
         });
         let listener =
             tokio::net::TcpListener::bind(addr).await.map_err(|source| FakeServerError::Bind { addr, source })?;
@@ -368,6 +373,20 @@ impl FakeModelServer {
     pub fn assert_no_violations(&self) {
         let violations = self.violations();
         assert!(violations.is_empty(), "fake model server saw violations:\n  {}", violations.join("\n  "));
+    }
+
+    /// Waits until at least `count` requests were recorded; false if `timeout` passes first.
+    pub async fn wait_for_requests(&self, count: usize, timeout: std::time::Duration) -> bool {
+        let wait = async {
+            loop {
+                let notified = self.shared.recorded.notified();
+                if self.shared.lock().requests.len() >= count {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(timeout, wait).await.is_ok()
     }
 
     pub fn turns_remaining(&self) -> usize {
