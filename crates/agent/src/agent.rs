@@ -4,6 +4,7 @@
 //! the conversation sent to the model is derived from the log at every step, so a crash
 //! at any point loses nothing and a restart continues where the log stops.
 
+use crate::context::{ContextInput, ContextPolicy, EconomySettings, RswePolicy, Shaped, estimate_tokens};
 use crate::conversation::{self, INTERRUPTED_RESULT, SKIPPED_RESULT};
 use crate::knowledge::{self, Instructions};
 use crate::log::{LogError, SessionLog};
@@ -45,6 +46,8 @@ pub struct AgentConfig {
     pub instructions_budget_bytes: usize,
     pub forge: bool,
     pub network: bool,
+    /// How the context is managed (bounds, masking, compaction).
+    pub context: EconomySettings,
 }
 
 impl Default for AgentConfig {
@@ -63,6 +66,7 @@ impl Default for AgentConfig {
             instructions_budget_bytes: knowledge::DEFAULT_BUDGET_BYTES,
             forge: false,
             network: true,
+            context: EconomySettings::default(),
         }
     }
 }
@@ -81,10 +85,11 @@ pub enum LiveEvent {
         delay: Duration,
         error: String,
     },
-    /// A model request started.
+    /// A model request started, with the prompt's estimated size and the window.
     StepStarted {
         step: u32,
         context_tokens: u64,
+        context_window: u32,
     },
     ToolStarted {
         tool_use_id: String,
@@ -136,6 +141,13 @@ pub struct Agent {
     config: AgentConfig,
     system_prompt: String,
     instructions: Mutex<Instructions>,
+    policy: Mutex<RswePolicy>,
+}
+
+/// What the next step does.
+enum Plan {
+    Request(ModelRequest),
+    Compact { request: ModelRequest, keep_first: usize, until_seq: u64, tokens_before: u64 },
 }
 
 /// A tool call of the model: id, name, input.
@@ -151,7 +163,10 @@ struct TurnState {
     token_raises: u32,
     failures: (Option<ErrorClass>, u32),
     last_call: Option<(String, u32)>,
-    previous_last_message: Option<usize>,
+    /// A compaction was forced after the provider refused the prompt as too large.
+    compaction_retried: bool,
+    /// The agent was told the context is filling up.
+    warned_near_limit: bool,
 }
 
 impl TurnState {
@@ -184,6 +199,7 @@ impl Agent {
             network: config.network,
         })?;
         let instructions = knowledge::gather(&workspace, &workspace, config.instructions_budget_bytes);
+        let policy = Mutex::new(RswePolicy::new(config.context.clone()));
         Ok(Agent {
             session,
             model,
@@ -194,6 +210,7 @@ impl Agent {
             config,
             system_prompt,
             instructions: Mutex::new(instructions),
+            policy,
         })
     }
 
@@ -239,7 +256,8 @@ impl Agent {
             token_raises: 0,
             failures: (None, 0),
             last_call: None,
-            previous_last_message: None,
+            compaction_retried: false,
+            warned_near_limit: false,
         };
         self.sync(&mut state).await?;
         let events = state.events();
@@ -290,8 +308,36 @@ impl Agent {
             }
             self.refresh_instructions(state).await?;
 
-            let request = self.request(state);
-            (self.live)(LiveEvent::StepStarted { step: state.steps + 1, context_tokens: estimate_tokens(&request) });
+            let request = match self.plan(state)? {
+                Plan::Request(request) => request,
+                Plan::Compact { request, keep_first, until_seq, tokens_before } => {
+                    match self.compact(state, &request, keep_first, until_seq, tokens_before, interrupt).await? {
+                        Some(end) => return Ok(end),
+                        None => continue,
+                    }
+                }
+            };
+            let context_tokens =
+                estimate_tokens(&request.system) + estimate_tokens(&request.tools) + estimate_tokens(&request.messages);
+            let context_window = self.model.info().context_window;
+            (self.live)(LiveEvent::StepStarted { step: state.steps + 1, context_tokens, context_window });
+            if !state.warned_near_limit
+                && context_tokens as f64 > f64::from(context_window) * self.config.context.warn_at
+            {
+                state.warned_near_limit = true;
+                let note = format!(
+                    "[rswe: the context holds about {}k of {}k tokens. Older tool outputs will be summarised soon: \
+                     keep the todo list current and note key findings in your messages.]",
+                    context_tokens / 1000,
+                    context_window / 1000
+                );
+                self.append(
+                    state,
+                    EventKind::UserMessage { content: vec![ContentBlock::text(note)], author: Some("rswe".into()) },
+                )
+                .await?;
+                continue;
+            }
             let live = self.live.clone();
             let mut observer = move |event: ModelEvent| match event {
                 ModelEvent::Delta(delta) => live(LiveEvent::ModelDelta(delta)),
@@ -311,6 +357,7 @@ impl Agent {
                 },
             };
             state.failures = (None, 0);
+            state.compaction_retried = false;
             let model_max = self.model.info().max_output_tokens;
             if response.stop_reason == StopReason::MaxTokens
                 && state.token_raises < self.config.max_token_raises
@@ -396,6 +443,15 @@ impl Agent {
         interrupt: &CancellationToken,
     ) -> Result<Option<TurnEnd>, AgentError> {
         let class = error.class();
+        if class == ErrorClass::ContextWindowExceeded && !state.compaction_retried {
+            // Compact once and try again before giving up.
+            state.compaction_retried = true;
+            if let Ok(mut policy) = self.policy.lock() {
+                policy.force_compaction();
+            }
+            tracing::info!(session = %self.session, "the prompt was too large for the model; compacting and retrying");
+            return Ok(None);
+        }
         let count = if state.failures.0 == Some(class) { state.failures.1 + 1 } else { 1 };
         state.failures = (Some(class), count);
         let message = explain(&error);
@@ -443,39 +499,104 @@ impl Agent {
         Ok(())
     }
 
-    /// The request for the next step: the stable prefix (tools, system prompt, the
-    /// instructions as first gathered) cached at its end; the conversation cached at the
-    /// previous step's last message (a cache read) and at the current last one (a write).
-    fn request(&self, state: &mut TurnState) -> ModelRequest {
+    /// The next step, as the context policy shapes it: the stable prefix (tools, system
+    /// prompt, the instructions as first gathered) cached at its end, then the conversation.
+    fn plan(&self, state: &TurnState) -> Result<Plan, AgentError> {
         let mut system = vec![SystemBlock::new(self.system_prompt.clone())];
         let initial_instructions =
             self.instructions.lock().ok().and_then(|i| prompt::instructions_prompt(&i).ok().flatten());
         if let Some(text) = initial_instructions {
             system.push(SystemBlock::new(text));
         }
-        if let Some(last) = system.last_mut() {
-            last.cache_breakpoint = true;
-        }
-        let mut messages = conversation::conversation(&state.events());
-        let last = messages.len().checked_sub(1);
-        if let Some(previous) = state.previous_last_message.filter(|p| Some(*p) != last)
-            && let Some(message) = messages.get_mut(previous)
-        {
-            message.cache_breakpoint = true;
-        }
-        if let Some(last) = last {
-            messages[last].cache_breakpoint = true;
-        }
-        state.previous_last_message = last;
-        ModelRequest {
-            system,
-            messages,
-            tools: self.tools.definitions(),
-            tools_cache_breakpoint: false,
-            max_tokens: Some(state.max_tokens),
-            thinking: self.config.thinking,
-            temperature: None,
-        }
+        let tools = self.tools.definitions();
+        let (messages, origins) = conversation::conversation_with_origins(&state.events());
+        let info = self.model.info();
+        let input = ContextInput {
+            system: &system,
+            tools: &tools,
+            messages: &messages,
+            window: info.context_window,
+            max_output: state.max_tokens,
+            caching: info.caching,
+            max_breakpoints: info.max_cache_breakpoints,
+        };
+        let Ok(mut policy) = self.policy.lock() else {
+            return Err(AgentError::Log(LogError("the context policy lock is poisoned".into())));
+        };
+        Ok(match policy.shape(&input) {
+            Shaped::Request(mut request) => {
+                request.thinking = self.config.thinking;
+                Plan::Request(request)
+            }
+            Shaped::Compact { request, keep_first, summarise_until } => Plan::Compact {
+                request,
+                keep_first,
+                until_seq: origins.get(summarise_until).copied().unwrap_or(u64::MAX),
+                tokens_before: estimate_tokens(&system) + estimate_tokens(&tools) + estimate_tokens(&messages),
+            },
+        })
+    }
+
+    /// Asks the model for a summary of the conversation's middle and records it; the next
+    /// plan derives the shorter conversation from the log.
+    async fn compact(
+        &self,
+        state: &mut TurnState,
+        request: &ModelRequest,
+        keep_first: usize,
+        until_seq: u64,
+        tokens_before: u64,
+        interrupt: &CancellationToken,
+    ) -> Result<Option<TurnEnd>, AgentError> {
+        tracing::info!(session = %self.session, tokens_before, "compacting the conversation");
+        let result = tokio::select! {
+            result = self.model.complete(request) => result,
+            _ = interrupt.cancelled() => return Ok(Some(TurnEnd::Interrupted)),
+        };
+        let response = match result {
+            Ok(response) => response,
+            Err(error) => return self.model_failed(state, error, interrupt).await,
+        };
+        let summary = response.message.text();
+        let mut events = state.events();
+        let cost = self.model.info().cost(&response.usage);
+        let kind = EventKind::ContextCompacted {
+            summary: summary.clone(),
+            keep_first,
+            until_seq,
+            tokens_before,
+            tokens_after: 0,
+            model: self.model.info().id.clone(),
+            usage: response.usage,
+            cost_usd: cost,
+        };
+        // Estimate the result before persisting, so the event says what it achieved.
+        let probe = Event { session_id: self.session.clone(), seq: u64::MAX, at_ms: 0, kind: kind.clone() };
+        events.push(probe);
+        let after = estimate_tokens(&conversation::conversation(&events));
+        let EventKind::ContextCompacted {
+            summary, keep_first, until_seq, tokens_before, model, usage, cost_usd, ..
+        } = kind
+        else {
+            return Ok(None);
+        };
+        self.append(
+            state,
+            EventKind::ContextCompacted {
+                summary,
+                keep_first,
+                until_seq,
+                tokens_before,
+                tokens_after: after,
+                model,
+                usage,
+                cost_usd,
+            },
+        )
+        .await?;
+        state.cost += cost.unwrap_or(0.0);
+        state.warned_near_limit = false;
+        Ok(None)
     }
 
     /// Runs the calls: consecutive read-only calls together (bounded), others one by one,
@@ -513,7 +634,7 @@ impl Agent {
                 let content = if output.content.is_empty() {
                     vec![ToolResultContent::Text { text: "(no output)".into() }]
                 } else {
-                    output.content
+                    self.admit(&id, &name, output.content).await
                 };
                 let kind = EventKind::ToolResult {
                     tool_use_id: id,
@@ -526,6 +647,35 @@ impl Agent {
             }
         }
         Ok(interrupt.is_cancelled())
+    }
+
+    /// Bounds a result's text as it enters the history; when anything is cut, the whole
+    /// text is saved in the workspace and the result says where.
+    async fn admit(&self, id: &str, name: &str, content: Vec<ToolResultContent>) -> Vec<ToolResultContent> {
+        let Ok(policy) = self.policy.lock().map(|p| p.clone()) else { return content };
+        let mut admitted = Vec::with_capacity(content.len());
+        for part in content {
+            let ToolResultContent::Text { text } = part else {
+                admitted.push(part);
+                continue;
+            };
+            let bounded = policy.admit(name, text.clone(), None);
+            if bounded == text {
+                admitted.push(ToolResultContent::Text { text });
+                continue;
+            }
+            let safe_id: String = id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').collect();
+            let relative = std::path::PathBuf::from(format!(".rswe/outputs/{safe_id}.txt"));
+            let saved = match self.sandbox.write_file(&relative, text.as_bytes()).await {
+                Ok(()) => Some(self.sandbox.workspace().join(&relative).display().to_string()),
+                Err(error) => {
+                    tracing::warn!(%error, "could not save a full tool output");
+                    None
+                }
+            };
+            admitted.push(ToolResultContent::Text { text: policy.admit(name, text, saved.as_deref()) });
+        }
+        admitted
     }
 
     async fn run_tool(
@@ -617,12 +767,4 @@ fn explain(error: &LlmError) -> String {
         ErrorClass::Configuration => format!("{error}"),
         _ => format!("{error}"),
     }
-}
-
-/// A rough size of the request in tokens (4 bytes a token), for progress displays.
-fn estimate_tokens(request: &ModelRequest) -> u64 {
-    let bytes = serde_json::to_string(&request.messages).map(|s| s.len()).unwrap_or(0)
-        + request.system.iter().map(|s| s.text.len()).sum::<usize>()
-        + serde_json::to_string(&request.tools).map(|s| s.len()).unwrap_or(0);
-    (bytes / 4) as u64
 }

@@ -60,13 +60,23 @@ pub fn awaits_model(events: &[Event]) -> bool {
 /// Builds the conversation from the log. Tool calls without a result get an
 /// "interrupted" result so the conversation is always valid.
 pub fn conversation(events: &[Event]) -> Vec<Message> {
+    conversation_with_origins(events).0
+}
+
+/// The conversation, and for each message the seq of the first event it came from.
+/// Compactions recorded in the log are applied where they happened.
+pub fn conversation_with_origins(events: &[Event]) -> (Vec<Message>, Vec<u64>) {
     let mut messages: Vec<Message> = Vec::new();
+    let mut origins: Vec<u64> = Vec::new();
+    let mut pending_origin: Option<u64> = None;
     // Results and words waiting to form the next user message.
     let mut results: HashMap<String, ContentBlock> = HashMap::new();
     let mut words: Vec<ContentBlock> = Vec::new();
     let mut open_calls: Vec<String> = Vec::new();
 
     let flush_user = |messages: &mut Vec<Message>,
+                      origins: &mut Vec<u64>,
+                      origin: Option<u64>,
                       results: &mut HashMap<String, ContentBlock>,
                       words: &mut Vec<ContentBlock>,
                       open_calls: &mut Vec<String>| {
@@ -87,15 +97,34 @@ pub fn conversation(events: &[Event]) -> Vec<Message> {
         }
         match messages.last_mut() {
             Some(last) if last.role == Role::User => last.content.extend(content),
-            _ => messages.push(Message::new(Role::User, content)),
+            _ => {
+                messages.push(Message::new(Role::User, content));
+                origins.push(origin.unwrap_or(0));
+            }
         }
     };
 
     for event in events {
+        if matches!(
+            event.kind,
+            EventKind::UserMessage { .. } | EventKind::Interrupted { .. } | EventKind::ToolResult { .. }
+        ) {
+            pending_origin.get_or_insert(event.seq);
+        }
         match &event.kind {
             EventKind::UserMessage { content, .. } => words.extend(content.iter().cloned()),
             EventKind::Interrupted { .. } => {
                 words.push(ContentBlock::text("[The user interrupted you. Stop and wait for their next message.]"))
+            }
+            EventKind::ContextCompacted { summary, keep_first, until_seq, .. } => {
+                let until = origins.iter().position(|o| o >= until_seq).unwrap_or(messages.len());
+                let before = messages.len();
+                crate::context::apply_compaction(&mut messages, *keep_first, until, summary);
+                let keep = (*keep_first).min(until);
+                origins.drain(keep..until.min(origins.len()));
+                if messages.len() > before - (until - keep) {
+                    origins.insert(keep, *until_seq);
+                }
             }
             EventKind::ToolResult { tool_use_id, content, is_error, .. } if open_calls.contains(tool_use_id) => {
                 results.insert(
@@ -108,17 +137,22 @@ pub fn conversation(events: &[Event]) -> Vec<Message> {
                 );
             }
             EventKind::AssistantMessage { content, .. } => {
-                flush_user(&mut messages, &mut results, &mut words, &mut open_calls);
+                flush_user(
+                    &mut messages,
+                    &mut origins,
+                    pending_origin.take(),
+                    &mut results,
+                    &mut words,
+                    &mut open_calls,
+                );
                 if content.is_empty() {
                     continue;
                 }
-                if messages.is_empty() {
-                    // A provider wants the user first; a log never starts this way, but a
-                    // damaged one must still produce a valid conversation.
+                if messages.is_empty() || messages.last().is_some_and(|m| m.role == Role::Assistant) {
+                    // A provider wants the user first and roles alternating; a log never
+                    // starts this way, but a damaged one must still give a valid conversation.
                     messages.push(Message::user_text("Continue."));
-                }
-                if messages.last().is_some_and(|m| m.role == Role::Assistant) {
-                    messages.push(Message::user_text("Continue."));
+                    origins.push(event.seq);
                 }
                 open_calls = content
                     .iter()
@@ -128,12 +162,13 @@ pub fn conversation(events: &[Event]) -> Vec<Message> {
                     })
                     .collect();
                 messages.push(Message::new(Role::Assistant, content.clone()));
+                origins.push(event.seq);
             }
             _ => {}
         }
     }
-    flush_user(&mut messages, &mut results, &mut words, &mut open_calls);
-    messages
+    flush_user(&mut messages, &mut origins, pending_origin.take(), &mut results, &mut words, &mut open_calls);
+    (messages, origins)
 }
 
 #[cfg(test)]

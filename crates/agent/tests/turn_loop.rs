@@ -24,7 +24,7 @@ struct Harness {
     _dir: tempfile::TempDir,
 }
 
-async fn model(server: &FakeModelServer) -> Model {
+async fn model_with_window(server: &FakeModelServer, window: Option<u32>) -> Model {
     let config = ProvidersConfig {
         anthropic: HttpProviderConfig {
             api_key: Some(Secret::new("test-key")),
@@ -32,7 +32,16 @@ async fn model(server: &FakeModelServer) -> Model {
         },
         ..Default::default()
     };
-    let providers = rswe_llm::Providers::new(config, Catalog::built_in()).unwrap();
+    let mut catalog = Catalog::built_in();
+    if let Some(window) = window {
+        let entry = rswe_llm::CatalogEntry {
+            ids: vec!["anthropic/claude-sonnet-4-5".into()],
+            context_window: Some(window),
+            ..Default::default()
+        };
+        catalog.extend([entry]).unwrap();
+    }
+    let providers = rswe_llm::Providers::new(config, catalog).unwrap();
     providers
         .model("anthropic/claude-sonnet-4-5")
         .await
@@ -42,6 +51,10 @@ async fn model(server: &FakeModelServer) -> Model {
 }
 
 async fn harness(turns: Vec<Turn>, config: AgentConfig) -> Harness {
+    harness_with_window(turns, config, None).await
+}
+
+async fn harness_with_window(turns: Vec<Turn>, config: AgentConfig, window: Option<u32>) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let sandbox =
         rswe_sandbox::LocalSandbox::new(rswe_sandbox::LocalSandboxConfig::new(dir.path().join("session"))).unwrap();
@@ -56,7 +69,7 @@ async fn harness(turns: Vec<Turn>, config: AgentConfig) -> Harness {
     let config = AgentConfig { failure_backoff: Duration::from_millis(1), ..config };
     let agent = Agent::new(
         session.clone(),
-        model(&server).await,
+        model_with_window(&server, window).await,
         rswe_tools::builtin_tools(),
         sandbox.clone(),
         log.clone(),
@@ -431,4 +444,91 @@ async fn invalid_tool_input_becomes_an_error_the_model_can_fix() {
     let second = text_of(&requests[2].body["messages"]);
     assert!(second.contains("there is no tool named `no_such_tool`"), "{second}");
     h.server.assert_no_violations();
+}
+
+/// The script of the long session: 6 steps with large outputs (masked later), then
+/// steps with medium outputs (too small to mask) until compaction is needed.
+fn long_session_script(summary_at: Option<usize>) -> Vec<Turn> {
+    let mut turns: Vec<Turn> = (0..6)
+        .map(|i| Turn::from(shell(&format!("echo big {i}; head -c 5000 /dev/zero | tr '\\0' 'a'"))))
+        .chain((0..20).map(|i| Turn::from(shell(&format!("echo medium {i}; head -c 1500 /dev/zero | tr '\\0' 'b'")))))
+        .collect();
+    turns.push(Turn::text("All done."));
+    if let Some(index) = summary_at {
+        turns.insert(index, Turn::text("## Task\nRun the steps.\n## Findings\nSteps 0-9 printed their output."));
+    }
+    turns
+}
+
+fn long_session_config() -> AgentConfig {
+    let settings = rswe_agent::context::EconomySettings {
+        result_max_tokens: 600,
+        mask_trigger_tokens: 4_000,
+        keep_recent_steps: 2,
+        mask_min_tokens: 500,
+        ..Default::default()
+    };
+    AgentConfig { context: settings, initial_max_tokens: 1_000, ..AgentConfig::default() }
+}
+
+#[tokio::test]
+async fn a_long_session_masks_old_outputs_then_compacts_and_finishes() {
+    // Deterministic: token counts are estimated from bytes, so the steps where masking
+    // and compaction happen are fixed by the script and the settings.
+    const SUMMARY_AT: usize = 21;
+    let h = harness_with_window(long_session_script(Some(SUMMARY_AT)), long_session_config(), Some(14_000)).await;
+    h.say("run the steps").await;
+    let end = h.agent.run(CancellationToken::new()).await.unwrap();
+    let requests = h.server.requests();
+    let is_summary = |r: &rswe_test_support::RecordedRequest| {
+        r.body["system"][0]["text"].as_str().unwrap_or_default().starts_with("You are summarising")
+    };
+    let summaries: Vec<usize> = requests.iter().enumerate().filter(|(_, r)| is_summary(r)).map(|(i, _)| i).collect();
+    let masked_from = requests.iter().position(|r| text_of(&r.body["messages"]).contains("removed to save context"));
+    assert_eq!(summaries, [SUMMARY_AT], "one compaction, where the script expects it");
+    assert_eq!(masked_from, Some(6), "old outputs are masked once the conversation passes the trigger");
+    assert_eq!(end, TurnEnd::Finished { text: "All done.".into() });
+    h.server.assert_no_violations();
+
+    // Large outputs were cut on entry, with the whole text kept in the workspace.
+    let first_result = text_of(&requests[1].body["messages"]);
+    assert!(first_result.contains("left out here; the full output is in"), "{first_result}");
+    let saved = std::fs::read_dir(h.sandbox.workspace().join(".rswe/outputs")).unwrap().count();
+    assert!(saved >= 6, "{saved} full outputs saved");
+
+    // Masking comes in rare batches (each rewrites the cache once); every other step reads
+    // its whole prefix from the cache and writes only what is new.
+    let rewrites = requests[1..SUMMARY_AT]
+        .iter()
+        .filter(|r| {
+            let usage = r.usage.unwrap();
+            usage.cache_read_tokens < usage.cache_write_tokens
+        })
+        .count();
+    assert!(rewrites <= 2, "{rewrites} cache rewrites in {SUMMARY_AT} steps");
+
+    // The summary request fits the window; afterwards the conversation carries the summary
+    // and the first message, and is smaller.
+    let window = 14_000;
+    let summary_input = requests[SUMMARY_AT].usage.unwrap().total_input();
+    assert!(summary_input < window, "{summary_input}");
+    let after = &requests[SUMMARY_AT + 1];
+    let messages = text_of(&after.body["messages"]);
+    assert!(messages.contains("Summary of earlier work") && messages.contains("Steps 0-9 printed their output"));
+    assert!(messages.contains("run the steps"));
+    let before_tokens = requests[SUMMARY_AT - 1].usage.unwrap().total_input();
+    assert!(after.usage.unwrap().total_input() < before_tokens * 2 / 3);
+    for request in &requests {
+        assert!(request.usage.unwrap().total_input() < window, "no prompt exceeds the window");
+    }
+    let compactions: Vec<(u64, u64)> = h
+        .events()
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::ContextCompacted { tokens_before, tokens_after, .. } => Some((tokens_before, tokens_after)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(compactions.len(), 1);
+    assert!(compactions[0].1 < compactions[0].0, "{compactions:?}");
 }

@@ -168,6 +168,22 @@ pub enum EventKind {
         class: String,
         message: String,
     },
+    /// The conversation's middle was replaced by a summary: from the model's view, the
+    /// messages after the first `keep_first` and before the one that began with event
+    /// `until_seq` are now `summary`.
+    ContextCompacted {
+        summary: String,
+        keep_first: usize,
+        until_seq: u64,
+        /// Estimated prompt tokens before and after.
+        tokens_before: u64,
+        tokens_after: u64,
+        /// What the summary request cost.
+        model: String,
+        usage: Usage,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cost_usd: Option<f64>,
+    },
     /// Anything a later version adds; kept as it was written.
     #[serde(untagged)]
     Other(Value),

@@ -202,6 +202,10 @@ fn effects(kind: &EventKind) -> Result<Effects, StoreError> {
             effects.last_message = text_preview(content);
             effects.request = Some(Request { model: model.clone(), usage: *usage, cost_usd: *cost_usd });
         }
+        // The summary request of a compaction costs like any other.
+        EventKind::ContextCompacted { model, usage, cost_usd, .. } => {
+            effects.request = Some(Request { model: model.clone(), usage: *usage, cost_usd: *cost_usd });
+        }
         _ => {}
     }
     Ok(effects)

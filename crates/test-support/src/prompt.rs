@@ -64,7 +64,8 @@ fn hash_value<H: Hasher>(value: &Value, h: &mut H) {
         }
         Value::Object(map) => {
             5u8.hash(h);
-            map.len().hash(h);
+            // The marker must not change the hash: count the keys without it.
+            map.keys().filter(|k| k.as_str() != "cache_control").count().hash(h);
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort();
             for k in keys {
@@ -308,5 +309,23 @@ mod tests {
         p.push("m1", &text(75), false);
         let t = cache.automatic(&p, 1, now, ttl);
         assert_eq!((t.total, t.cache_read), (1050, 1025));
+    }
+}
+
+#[cfg(test)]
+mod marker_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_block_hashes_the_same_with_or_without_its_cache_marker() {
+        let plain = json!({"type": "text", "text": "hello"});
+        let marked = json!({"type": "text", "text": "hello", "cache_control": {"type": "ephemeral"}});
+        let hash = |v: &Value| {
+            let mut h = DefaultHasher::new();
+            hash_value(v, &mut h);
+            h.finish()
+        };
+        assert_eq!(hash(&plain), hash(&marked));
     }
 }

@@ -6,6 +6,11 @@
 //! each tool result as it enters the history. The agent and `rswe bench context` drive
 //! policies the same way, so the benchmark measures the code the agent runs.
 
+pub mod baseline;
+mod economy;
+
+pub use economy::{EconomySettings, RswePolicy, bound_text};
+
 use rswe_llm::{Caching, ModelRequest, SystemBlock};
 use rswe_protocol::{Message, ToolDefinition};
 
