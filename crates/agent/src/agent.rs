@@ -376,13 +376,7 @@ impl Agent {
                 .map(|(id, name, input)| (id.to_string(), name.to_string(), input.clone()))
                 .collect();
             let text = response.message.text();
-            let stop_reason = match &response.stop_reason {
-                StopReason::EndTurn => "end_turn".to_string(),
-                StopReason::ToolUse => "tool_use".to_string(),
-                StopReason::MaxTokens => "max_tokens".to_string(),
-                StopReason::Refusal => "refusal".to_string(),
-                StopReason::Other(other) => other.clone(),
-            };
+            let stop_reason = response.stop_reason.as_str().to_string();
             self.append(
                 state,
                 EventKind::AssistantMessage {

@@ -16,6 +16,8 @@ pub struct Config {
     pub agent: AgentSection,
     pub sandbox: SandboxSection,
     pub git: GitSection,
+    /// How the context is managed: see docs/context-economy.md.
+    pub context: rswe_agent::context::EconomySettings,
     /// Where sessions and the database live (default: RSWE_DATA_DIR, else
     /// $XDG_DATA_HOME/rswe, else ~/.local/share/rswe).
     pub data_dir: Option<PathBuf>,

@@ -19,6 +19,7 @@ pub enum Mode {
 
 struct State {
     step: u32,
+    context: (u64, u32),
     tool: Option<String>,
     last_output: String,
     usage: Usage,
@@ -60,6 +61,7 @@ impl Renderer {
             mode,
             state: Mutex::new(State {
                 step: 0,
+                context: (0, 0),
                 tool: None,
                 last_output: String::new(),
                 usage: Usage::default(),
@@ -90,9 +92,12 @@ impl Renderer {
             None => "thinking".to_string(),
         };
         let tokens = state.usage.total_input() + state.usage.output_tokens;
+        let (used, window) = state.context;
         let mut text = format!(
-            "step {} · {doing} · {:.1}k tokens · ${:.4} · {}s",
+            "step {} · {doing} · context {}k/{}k · {:.1}k tokens · ${:.4} · {}s",
             state.step,
+            used / 1000,
+            window / 1000,
             tokens as f64 / 1000.0,
             state.cost,
             state.started.elapsed().as_secs()
@@ -119,8 +124,9 @@ impl Renderer {
             return;
         }
         match event {
-            LiveEvent::StepStarted { step, .. } => {
+            LiveEvent::StepStarted { step, context_tokens, context_window } => {
                 state.step = *step;
+                state.context = (*context_tokens, *context_window);
                 state.tool = None;
                 if self.mode == Mode::Plain {
                     self.line(&mut state, &format!("· step {step}"));
@@ -176,6 +182,10 @@ impl Renderer {
                 EventKind::FileSent { path, .. } => self.line(&mut state, &format!("rswe sent a file: {path}")),
                 EventKind::TitleChanged { title } => self.line(&mut state, &format!("# {title}")),
                 EventKind::Error { message, .. } => self.line(&mut state, &format!("error: {message}")),
+                EventKind::ContextCompacted { tokens_before, tokens_after, .. } => self.line(
+                    &mut state,
+                    &format!("  context compacted: about {}k → {}k tokens", tokens_before / 1000, tokens_after / 1000),
+                ),
                 _ => {}
             },
         }

@@ -147,6 +147,7 @@ pub async fn run(config: &Config, args: RunArgs) -> Result<u8> {
         max_steps: args.max_steps.or(config.agent.max_steps),
         max_cost_usd: args.max_cost.or(config.agent.max_cost_usd),
         network: config.sandbox.network,
+        context: config.context.clone(),
         ..AgentConfig::default()
     };
     let agent =

@@ -96,6 +96,20 @@ pub enum StopReason {
     Other(String),
 }
 
+impl StopReason {
+    /// The reason as rswe records it: `end_turn`, `tool_use`, `max_tokens`, `refusal`, or
+    /// the provider's own word.
+    pub fn as_str(&self) -> &str {
+        match self {
+            StopReason::EndTurn => "end_turn",
+            StopReason::ToolUse => "tool_use",
+            StopReason::MaxTokens => "max_tokens",
+            StopReason::Refusal => "refusal",
+            StopReason::Other(other) => other,
+        }
+    }
+}
+
 /// A complete answer from the model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelResponse {
