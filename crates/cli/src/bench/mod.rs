@@ -4,6 +4,13 @@
 //!   (config, database, sandbox, workspace, prompt; a fake model server answers).
 //! - `shell`: the cost of running a command through the sandbox against running it
 //!   directly, plain and under bubblewrap.
+//! - `context`: what each context policy spends on recorded trajectories, against the
+//!   fake model server's prompt-cache simulation (see `context.rs`).
+
+mod context;
+mod generator;
+mod tool_output;
+mod trajectory;
 
 use anyhow::{Context, Result};
 use rswe_sandbox::{ExecRequest, LocalSandbox, LocalSandboxConfig, Sandbox, SandboxMode};
@@ -31,6 +38,9 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Replay trajectories through each context policy (rswe's, the reference, none) and
+    /// compare what they cost at Claude Sonnet 4.5 prices.
+    Context(context::ContextArgs),
 }
 
 /// Summary statistics of a series of durations, in milliseconds.
@@ -69,6 +79,7 @@ pub async fn bench(command: BenchCommand) -> Result<u8> {
     match command {
         BenchCommand::Startup { runs, json } => startup(runs.max(1), json).await,
         BenchCommand::Shell { runs, command, json } => shell(runs.max(1), &command, json).await,
+        BenchCommand::Context(args) => context::bench(args).await,
     }
 }
 
