@@ -532,3 +532,30 @@ async fn a_long_session_masks_old_outputs_then_compacts_and_finishes() {
     assert_eq!(compactions.len(), 1);
     assert!(compactions[0].1 < compactions[0].0, "{compactions:?}");
 }
+
+#[tokio::test]
+async fn a_prompt_the_provider_finds_too_large_is_compacted_once_and_retried() {
+    let h = harness(
+        vec![
+            shell("echo one").into(),
+            shell("echo two").into(),
+            shell("echo three").into(),
+            Turn::error(ErrorKind::ContextWindowExceeded),
+            Turn::text("## Task\nCount to three.\n## Findings\nThe first steps printed one and two."),
+            Turn::text("Counted."),
+        ],
+        AgentConfig::default(),
+    )
+    .await;
+    h.say("count").await;
+    let end = h.agent.run(CancellationToken::new()).await.unwrap();
+    assert_eq!(end, TurnEnd::Finished { text: "Counted.".into() });
+    let requests = h.server.requests();
+    assert_eq!(requests.len(), 6);
+    let system = |i: usize| requests[i].body["system"][0]["text"].as_str().unwrap_or_default().to_string();
+    assert!(system(4).starts_with("You are summarising"), "the refused prompt led to a summary request");
+    let retried = text_of(&requests[5].body["messages"]);
+    assert!(retried.contains("The first steps printed one and two") && retried.contains("count"), "{retried}");
+    assert!(h.events().iter().any(|e| matches!(e.kind, EventKind::ContextCompacted { .. })));
+    h.server.assert_no_violations();
+}
