@@ -67,34 +67,6 @@ struct WorkspaceInfo {
     initial_heads: BTreeMap<String, String>,
 }
 
-/// The session log on the store.
-struct StoreLog(Store);
-
-#[async_trait::async_trait]
-impl SessionLog for StoreLog {
-    async fn append(&self, session: &SessionId, kind: EventKind) -> Result<rswe_protocol::Event, rswe_agent::LogError> {
-        self.0.append(session, kind).await.map_err(|e| rswe_agent::LogError(e.to_string()))
-    }
-
-    async fn events_after(
-        &self,
-        session: &SessionId,
-        after: u64,
-    ) -> Result<Vec<rswe_protocol::Event>, rswe_agent::LogError> {
-        let mut all = Vec::new();
-        let mut after = after;
-        loop {
-            let page = self.0.events(session, after, 1000).await.map_err(|e| rswe_agent::LogError(e.to_string()))?;
-            let done = page.len() < 1000;
-            after = page.last().map_or(after, |e| e.seq);
-            all.extend(page);
-            if done {
-                return Ok(all);
-            }
-        }
-    }
-}
-
 pub async fn run(config: &Config, args: RunArgs) -> Result<u8> {
     if args.resume.is_none() && args.task.as_deref().is_none_or(|t| t.trim().is_empty()) {
         eprintln!("error: say what to do: rswe run [--repo PATH] \"fix the failing test\" (or --resume SESSION)");
@@ -142,7 +114,7 @@ pub async fn run(config: &Config, args: RunArgs) -> Result<u8> {
     let live_renderer = renderer.clone();
     let live: rswe_agent::LiveSink = Arc::new(move |event: LiveEvent| live_renderer.handle(&event));
 
-    let log: Arc<dyn SessionLog> = Arc::new(StoreLog(store.clone()));
+    let log: Arc<dyn SessionLog> = Arc::new(store.clone());
     let agent_config = AgentConfig {
         max_steps: args.max_steps.or(config.agent.max_steps),
         max_cost_usd: args.max_cost.or(config.agent.max_cost_usd),

@@ -11,6 +11,7 @@ mod event_log;
 mod idempotency;
 mod location;
 mod session;
+mod session_log;
 mod store;
 mod usage;
 
