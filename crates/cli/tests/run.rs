@@ -315,3 +315,21 @@ async fn doctor_says_what_is_configured_and_never_prints_a_key() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stdout(&output).contains("FAIL  default model: openai/gpt-4.1 cannot be used: OPENAI_API_KEY is not set"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repository_url_is_cloned_into_the_session() {
+    let env = Env::new();
+    let repo = failing_repo(env.dir.path());
+    let bare = env.dir.path().join("remote.git");
+    git(env.dir.path(), &["clone", "-q", "--bare", repo.to_str().unwrap(), bare.to_str().unwrap()]);
+    let url = format!("file://{}", bare.display());
+    let server = FakeModelServer::start(Script::new().turns(vec![
+        tool("shell", json!({"command": "git remote get-url origin && cat calc.sh"})),
+        Turn::text("Looked."),
+    ]))
+    .await;
+    let output = env.rswe(&server).args(["run", "--repo", &url, "look at the code"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let seen = last_message_text(&server, 1);
+    assert!(seen.contains(&url) && seen.contains("echo $(( $1 - $2 ))"), "{seen}");
+}
