@@ -758,7 +758,6 @@ fn explain(error: &LlmError) -> String {
         ErrorClass::ContextWindowExceeded => {
             format!("{error}. The conversation no longer fits the model's context window.")
         }
-        ErrorClass::Configuration => format!("{error}"),
-        _ => format!("{error}"),
+        _ => error.to_string(),
     }
 }
