@@ -308,6 +308,8 @@ impl Agent {
             }
             self.refresh_instructions(state).await?;
 
+            // People's messages logged after this point arrive while the model answers.
+            let request_seq = state.events.keys().next_back().copied();
             let request = match self.plan(state)? {
                 Plan::Request(request) => request,
                 Plan::Compact { request, keep_first, until_seq, tokens_before } => {
@@ -363,6 +365,8 @@ impl Agent {
                 && state.token_raises < self.config.max_token_raises
                 && state.max_tokens < model_max
             {
+                // The cut answer is discarded, but it was paid for.
+                state.cost += self.model.info().cost(&response.usage).unwrap_or(0.0);
                 state.max_tokens = state.max_tokens.saturating_mul(2).min(model_max);
                 state.token_raises += 1;
                 tracing::info!(session = %self.session, max_tokens = state.max_tokens, "the answer hit the output limit; asking again with a larger one");
@@ -385,6 +389,7 @@ impl Agent {
                     stop_reason,
                     usage: response.usage,
                     cost_usd: cost,
+                    request_seq,
                 },
             )
             .await?;
@@ -413,16 +418,16 @@ impl Agent {
             && state.steps >= max
         {
             return Some(format!(
-                "the step budget is reached ({max} model requests in this session); send a message to continue, \
-                 or raise it with --max-steps"
+                "the step budget is reached ({max} model requests in this session); to continue, resume the \
+                 session with a higher --max-steps"
             ));
         }
         if let Some(max) = self.config.max_cost_usd
             && state.cost >= max
         {
             return Some(format!(
-                "the cost budget is reached (${:.2} of ${max:.2} spent in this session); send a message to continue, \
-                 or raise it with --max-cost",
+                "the cost budget is reached (${:.2} of ${max:.2} spent in this session); to continue, resume the \
+                 session with a higher --max-cost",
                 state.cost
             ));
         }
@@ -648,7 +653,7 @@ impl Agent {
     async fn admit(&self, id: &str, name: &str, content: Vec<ToolResultContent>) -> Vec<ToolResultContent> {
         let Ok(policy) = self.policy.lock().map(|p| p.clone()) else { return content };
         let mut admitted = Vec::with_capacity(content.len());
-        for part in content {
+        for (index, part) in content.into_iter().enumerate() {
             let ToolResultContent::Text { text } = part else {
                 admitted.push(part);
                 continue;
@@ -659,7 +664,7 @@ impl Agent {
                 continue;
             }
             let safe_id: String = id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').collect();
-            let relative = std::path::PathBuf::from(format!(".rswe/outputs/{safe_id}.txt"));
+            let relative = std::path::PathBuf::from(format!(".rswe/outputs/{safe_id}-{index}.txt"));
             let saved = match self.sandbox.write_file(&relative, text.as_bytes()).await {
                 Ok(()) => Some(self.sandbox.workspace().join(&relative).display().to_string()),
                 Err(error) => {

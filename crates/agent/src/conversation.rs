@@ -15,6 +15,30 @@ pub const INTERRUPTED_RESULT: &str = "interrupted: the session stopped before th
 /// The text given to a tool call skipped because the person interrupted.
 pub const SKIPPED_RESULT: &str = "skipped: interrupted by the user before this tool call ran";
 
+/// The events in the order the model met them. A person's message logged while the model
+/// was answering has a lower seq than the answer, but the model never saw it: it belongs
+/// after the answer (the answer records the last event its request included).
+pub fn in_conversation_order(events: &[Event]) -> Vec<&Event> {
+    let mut ordered: Vec<&Event> = Vec::with_capacity(events.len());
+    for event in events {
+        if let EventKind::AssistantMessage { request_seq: Some(included), .. } = &event.kind {
+            let is_late = |e: &&Event| {
+                e.seq > *included && matches!(e.kind, EventKind::UserMessage { .. } | EventKind::Interrupted { .. })
+            };
+            let start = ordered.iter().rposition(|e| e.seq <= *included).map_or(0, |i| i + 1);
+            let late: Vec<&Event> = ordered[start..].iter().copied().filter(is_late).collect();
+            if !late.is_empty() {
+                ordered.retain(|e| !(e.seq > *included && is_late(e)));
+                ordered.push(event);
+                ordered.extend(late);
+                continue;
+            }
+        }
+        ordered.push(event);
+    }
+    ordered
+}
+
 /// Tool calls of the log's last assistant message that have no result yet:
 /// (tool_use_id, tool name), in call order.
 pub fn dangling_tool_calls(events: &[Event]) -> Vec<(String, String)> {
@@ -45,7 +69,7 @@ pub fn dangling_tool_calls(events: &[Event]) -> Vec<(String, String)> {
 /// Whether the log ends waiting for the model: the person spoke (or tool results came
 /// back) after the model's last answer, or the model asked for tools.
 pub fn awaits_model(events: &[Event]) -> bool {
-    for event in events.iter().rev() {
+    for event in in_conversation_order(events).into_iter().rev() {
         match &event.kind {
             EventKind::UserMessage { .. } | EventKind::ToolResult { .. } => return true,
             EventKind::AssistantMessage { content, .. } => {
@@ -104,7 +128,7 @@ pub fn conversation_with_origins(events: &[Event]) -> (Vec<Message>, Vec<u64>) {
         }
     };
 
-    for event in events {
+    for event in in_conversation_order(events) {
         if matches!(
             event.kind,
             EventKind::UserMessage { .. } | EventKind::Interrupted { .. } | EventKind::ToolResult { .. }
@@ -117,7 +141,12 @@ pub fn conversation_with_origins(events: &[Event]) -> (Vec<Message>, Vec<u64>) {
                 words.push(ContentBlock::text("[The user interrupted you. Stop and wait for their next message.]"))
             }
             EventKind::ContextCompacted { summary, keep_first, until_seq, .. } => {
-                let until = origins.iter().position(|o| o >= until_seq).unwrap_or(messages.len());
+                // The cut is the assistant message that began with `until_seq`.
+                let until = origins
+                    .iter()
+                    .position(|o| o == until_seq)
+                    .or_else(|| origins.iter().position(|o| o >= until_seq))
+                    .unwrap_or(messages.len());
                 let before = messages.len();
                 crate::context::apply_compaction(&mut messages, *keep_first, until, summary);
                 let keep = (*keep_first).min(until);
@@ -152,7 +181,7 @@ pub fn conversation_with_origins(events: &[Event]) -> (Vec<Message>, Vec<u64>) {
                     // A provider wants the user first and roles alternating; a log never
                     // starts this way, but a damaged one must still give a valid conversation.
                     messages.push(Message::user_text("Continue."));
-                    origins.push(event.seq);
+                    origins.push(0);
                 }
                 open_calls = content
                     .iter()
@@ -200,6 +229,7 @@ mod tests {
             stop_reason: "end_turn".into(),
             usage: Usage::default(),
             cost_usd: None,
+            request_seq: None,
         }
     }
 

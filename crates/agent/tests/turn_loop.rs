@@ -214,6 +214,7 @@ async fn a_log_with_an_unanswered_call_is_repaired_and_continued() {
                 stop_reason: "tool_use".into(),
                 usage: Default::default(),
                 cost_usd: Some(0.01),
+                request_seq: None,
             },
         )
         .await
@@ -558,4 +559,39 @@ async fn a_prompt_the_provider_finds_too_large_is_compacted_once_and_retried() {
     assert!(retried.contains("The first steps printed one and two") && retried.contains("count"), "{retried}");
     assert!(h.events().iter().any(|e| matches!(e.kind, EventKind::ContextCompacted { .. })));
     h.server.assert_no_violations();
+}
+
+#[tokio::test]
+async fn a_message_sent_while_the_model_answers_comes_after_that_answer() {
+    let mut h = harness(
+        vec![
+            // The answer takes a while, so the message below is logged before it.
+            Response::new().text("First answer.").delay_ms(2_000).into(),
+            Turn::text("Second answer, to your follow-up."),
+        ],
+        AgentConfig::default(),
+    )
+    .await;
+    h.say("hi").await;
+    let mut live = h.take_live();
+    let (log, session) = (h.log.clone(), h.session.clone());
+    let (end, ()) = tokio::join!(h.agent.run(CancellationToken::new()), async {
+        wait_for(&mut live, |e| matches!(e, LiveEvent::StepStarted { .. })).await;
+        log.append(
+            &session,
+            EventKind::UserMessage { content: vec![ContentBlock::text("one more thing")], author: None },
+        )
+        .await
+        .unwrap();
+    });
+    assert_eq!(end.unwrap(), TurnEnd::Finished { text: "Second answer, to your follow-up.".into() });
+    let requests = h.server.requests();
+    assert_eq!(requests.len(), 2);
+    let messages = requests[1].body["messages"].as_array().unwrap();
+    let roles: Vec<&str> = messages.iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["user", "assistant", "user"], "the follow-up is answered, after the first answer");
+    assert!(messages[2].to_string().contains("one more thing"));
+    h.server.assert_no_violations();
+    // A restart derives the same conversation: nothing awaits the model any more.
+    assert_eq!(h.agent.run(CancellationToken::new()).await.unwrap(), TurnEnd::Idle);
 }

@@ -76,20 +76,17 @@ pub async fn run(config: &Config, args: RunArgs) -> Result<u8> {
     let store = Store::open(data_dir.join("rswe.db")).await?;
     let started = Instant::now();
 
-    let (session_id, info) = match &args.resume {
-        Some(id) => resume_session(&store, id).await?,
-        None => new_session(config, &store, &data_dir, &args).await?,
-    };
-    let session = store.session(&session_id).await?.context("the session vanished from the database")?;
-    let model_name = args.model.clone().unwrap_or_else(|| session.model.clone());
-
-    if let Some(task) = args.task.as_deref().filter(|t| !t.trim().is_empty()) {
-        store
-            .append(&session_id, EventKind::UserMessage { content: vec![ContentBlock::text(task)], author: None })
-            .await?;
-    }
-
+    // Everything that can be checked is checked before anything is written.
     let providers = Providers::new(config.providers.clone(), config.catalog()?)?;
+    let resumed = match &args.resume {
+        Some(id) => Some(resume_session(&store, id).await?),
+        None => None,
+    };
+    let model_name = match (&args.model, &resumed) {
+        (Some(model), _) => model.clone(),
+        (None, Some((id, _))) => store.session(id).await?.context("the session vanished from the database")?.model,
+        (None, None) => config.agent.model.clone(),
+    };
     let model = match providers.model(&model_name).await {
         Ok(model) => model,
         Err(error) => {
@@ -97,6 +94,15 @@ pub async fn run(config: &Config, args: RunArgs) -> Result<u8> {
             return Ok(exit::USAGE);
         }
     };
+    let (session_id, info) = match resumed {
+        Some(resumed) => resumed,
+        None => new_session(&store, &data_dir, &args, &model_name).await?,
+    };
+    if let Some(task) = args.task.as_deref().filter(|t| !t.trim().is_empty()) {
+        store
+            .append(&session_id, EventKind::UserMessage { content: vec![ContentBlock::text(task)], author: None })
+            .await?;
+    }
 
     let session_dir = data_dir.join("sessions").join(session_id.as_str());
     let sandbox = config.sandbox(&session_dir, &info.workspace, &data_dir)?;
@@ -126,8 +132,10 @@ pub async fn run(config: &Config, args: RunArgs) -> Result<u8> {
         Agent::new(session_id.clone(), model, rswe_tools::builtin_tools(), sandbox.clone(), log, live, agent_config)?;
 
     let interrupt = CancellationToken::new();
-    spawn_interrupt_handler(store.clone(), session_id.clone(), interrupt.clone());
+    let handler = spawn_interrupt_handler(store.clone(), session_id.clone(), interrupt.clone());
     let end = agent.run(interrupt).await;
+    // A Ctrl-C from now on is no interrupt of the agent.
+    handler.abort();
     sandbox.shutdown().await;
     renderer.finish();
     let end = end?;
@@ -165,12 +173,12 @@ pub async fn run(config: &Config, args: RunArgs) -> Result<u8> {
 }
 
 async fn new_session(
-    config: &Config,
     store: &Store,
     data_dir: &Path,
     args: &RunArgs,
+    model: &str,
 ) -> Result<(SessionId, WorkspaceInfo)> {
-    let model = args.model.clone().unwrap_or_else(|| config.agent.model.clone());
+    let model = model.to_string();
     let session = store
         .create_session(NewSession {
             id: None,
@@ -181,13 +189,35 @@ async fn new_session(
         })
         .await?;
     let session_dir = data_dir.join("sessions").join(session.id.as_str());
+    match prepare_workspace(&session_dir, args) {
+        Ok(info) => {
+            store
+                .update_session(
+                    &session.id,
+                    SessionUpdate { metadata: Some(json!({ "cli": info })), ..Default::default() },
+                )
+                .await?;
+            Ok((session.id, info))
+        }
+        Err(error) => {
+            // A session that never got its workspace cannot be resumed: leave nothing behind.
+            let _ = store.delete_session(&session.id).await;
+            let _ = std::fs::remove_dir_all(&session_dir);
+            Err(error)
+        }
+    }
+}
+
+/// The session's workspace: a clone of the repository, the repository itself with
+/// --in-place, or an empty directory.
+fn prepare_workspace(session_dir: &Path, args: &RunArgs) -> Result<WorkspaceInfo> {
     let mut info = WorkspaceInfo {
         workspace: session_dir.join("workspace"),
         source_repo: None,
         in_place: args.in_place,
         initial_heads: BTreeMap::new(),
     };
-    std::fs::create_dir_all(&session_dir).with_context(|| format!("cannot create {}", session_dir.display()))?;
+    std::fs::create_dir_all(session_dir).with_context(|| format!("cannot create {}", session_dir.display()))?;
     match args.repo.as_deref() {
         Some(repo) if Path::new(repo).exists() => {
             let path = std::fs::canonicalize(repo).with_context(|| format!("cannot open {repo}"))?;
@@ -209,10 +239,7 @@ async fn new_session(
     if git::is_work_tree(&info.workspace) {
         info.initial_heads = git::heads(&info.workspace)?;
     }
-    store
-        .update_session(&session.id, SessionUpdate { metadata: Some(json!({ "cli": info })), ..Default::default() })
-        .await?;
-    Ok((session.id, info))
+    Ok(info)
 }
 
 async fn resume_session(store: &Store, id: &str) -> Result<(SessionId, WorkspaceInfo)> {
@@ -229,7 +256,11 @@ async fn resume_session(store: &Store, id: &str) -> Result<(SessionId, Workspace
     Ok((session_id, info))
 }
 
-fn spawn_interrupt_handler(store: Store, session: SessionId, interrupt: CancellationToken) {
+fn spawn_interrupt_handler(
+    store: Store,
+    session: SessionId,
+    interrupt: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_err() {
             return;
@@ -244,7 +275,7 @@ fn spawn_interrupt_handler(store: Store, session: SessionId, interrupt: Cancella
             eprintln!("Aborted.");
             std::process::exit(i32::from(exit::INTERRUPTED));
         }
-    });
+    })
 }
 
 /// Fetches the branches the agent made into the person's repository.

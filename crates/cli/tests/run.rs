@@ -225,6 +225,13 @@ async fn bad_usage_is_explained_with_its_own_exit_status() {
     let output = env.rswe(&server).args(["run", "--resume", "nosuchsession", "hi"]).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("no session nosuchsession"), "{}", stderr(&output));
+
+    // A repository that cannot be cloned leaves no half-made session behind.
+    let output = env.rswe(&server).args(["run", "--repo", "file:///no/such/repo.git", "hi"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("cannot clone file:///no/such/repo.git"), "{}", stderr(&output));
+    let leftovers = std::fs::read_dir(env.data().join("sessions")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(leftovers, 0);
     assert!(server.requests().is_empty());
 }
 

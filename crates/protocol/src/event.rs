@@ -126,6 +126,10 @@ pub enum EventKind {
         /// Dollars, when the model's price is known.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cost_usd: Option<f64>,
+        /// The last event the request included. People's messages logged after it (while
+        /// the model was answering) come after this answer in the conversation.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_seq: Option<u64>,
     },
     /// The result of one tool call of the preceding assistant message.
     ToolResult {

@@ -161,11 +161,11 @@ async fn append(
 /// A cost that is not a finite, non-negative number is no known price at all.
 fn normalize(kind: EventKind) -> EventKind {
     match kind {
-        EventKind::AssistantMessage { content, model, stop_reason, usage, cost_usd: Some(cost) }
+        EventKind::AssistantMessage { content, model, stop_reason, usage, cost_usd: Some(cost), request_seq }
             if !(cost.is_finite() && cost >= 0.0) =>
         {
             tracing::warn!(cost, model, "an assistant message carries an impossible cost; storing it as unknown");
-            EventKind::AssistantMessage { content, model, stop_reason, usage, cost_usd: None }
+            EventKind::AssistantMessage { content, model, stop_reason, usage, cost_usd: None, request_seq }
         }
         other => other,
     }
@@ -282,6 +282,7 @@ mod tests {
             stop_reason: "end_turn".into(),
             usage: Usage::default(),
             cost_usd: Some(f64::NAN),
+            request_seq: None,
         });
         assert!(matches!(kind, EventKind::AssistantMessage { cost_usd: None, .. }));
     }
@@ -293,6 +294,7 @@ mod tests {
             stop_reason: "tool_use".into(),
             usage: Usage::default(),
             cost_usd: None,
+            request_seq: None,
         })
         .unwrap()
     }

@@ -142,6 +142,7 @@ async fn appends_keep_the_session_row_in_step() {
                 stop_reason: "tool_use".into(),
                 usage: tokens(1, 1, 0, 0),
                 cost_usd: Some(0.5),
+                request_seq: None,
             },
         )
         .await

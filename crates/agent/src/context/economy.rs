@@ -156,7 +156,9 @@ impl RswePolicy {
     /// The request for a summary of `messages[keep_first..until]`, trimmed to fit.
     fn summary_request(&self, input: &ContextInput<'_>, view: &[Message], until: usize) -> ModelRequest {
         let room = (u64::from(input.window) * 6 / 10).max(1_000);
-        let mut messages: Vec<Message> = view[..until].to_vec();
+        // Tool calls and results become text: the summary request carries no tool
+        // definitions (Bedrock refuses tool blocks without them) and needs none.
+        let mut messages: Vec<Message> = view[..until].iter().map(as_text).collect();
         // The summary request must fit: shorten the largest tool results first.
         let mut total = estimate_tokens(&messages);
         while total > room {
@@ -164,16 +166,16 @@ impl RswePolicy {
                 .iter_mut()
                 .flat_map(|m| m.content.iter_mut())
                 .filter_map(|b| match b {
-                    ContentBlock::ToolResult { content, .. } => Some(content),
+                    ContentBlock::Text { text } => Some(text),
                     _ => None,
                 })
-                .max_by_key(|c| estimate_tokens(&**c));
-            let Some(content) = largest else { break };
-            let before = estimate_tokens(&*content);
+                .max_by_key(|t| t.len());
+            let Some(text) = largest else { break };
+            let before = estimate_tokens(&*text);
             if before <= 50 {
                 break;
             }
-            *content = vec![ToolResultContent::Text { text: "[output left out of the summary request]".into() }];
+            *text = "[a long text left out of the summary request]".into();
             total = total.saturating_sub(before) + 12;
         }
         let instruction = ContentBlock::text(
@@ -218,10 +220,42 @@ impl RswePolicy {
     }
 }
 
+/// A message with tool calls and results written out as text, thinking dropped.
+fn as_text(message: &Message) -> Message {
+    let mut content: Vec<ContentBlock> = message
+        .content
+        .iter()
+        .filter_map(|block| match block {
+            ContentBlock::Text { text } => Some(ContentBlock::text(text.clone())),
+            ContentBlock::ToolUse { name, input, .. } => Some(ContentBlock::text(format!("[called `{name}` {input}]"))),
+            ContentBlock::ToolResult { content, is_error, .. } => {
+                let text: Vec<&str> = content
+                    .iter()
+                    .map(|part| match part {
+                        ToolResultContent::Text { text } => text.as_str(),
+                        ToolResultContent::Image { .. } => "[an image]",
+                    })
+                    .collect();
+                let label = if *is_error { "error" } else { "result" };
+                Some(ContentBlock::text(format!("[{label}]\n{}", text.join("\n"))))
+            }
+            ContentBlock::Image { .. } => Some(ContentBlock::text("[an image]")),
+            ContentBlock::Thinking { .. } | ContentBlock::RedactedThinking { .. } => None,
+        })
+        .collect();
+    if content.is_empty() {
+        content.push(ContentBlock::text("[no text]"));
+    }
+    Message::new(message.role, content)
+}
+
 /// The path a bounded output names as its full copy, if any.
 fn saved_path(text: &str) -> Option<String> {
     let start = text.find("/.rswe/outputs/")?;
-    let begin = text[..start].rfind(|c: char| c.is_whitespace() || c == '(' || c == '`').map_or(0, |i| i + 1);
+    let begin = text[..start]
+        .char_indices()
+        .rfind(|(_, c)| c.is_whitespace() || *c == '(' || *c == '`')
+        .map_or(0, |(i, c)| i + c.len_utf8());
     let end = text[start..]
         .find(|c: char| c.is_whitespace() || c == ')' || c == '`' || c == ']' || c == ',')
         .map_or(text.len(), |i| start + i);
@@ -406,6 +440,8 @@ mod tests {
         assert!(bounded.contains("left out here; the full output is in /w/.rswe/outputs/a.stdout"));
         assert_eq!(bound_text("short", 500, None), "short");
         assert_eq!(saved_path(&bounded).as_deref(), Some("/w/.rswe/outputs/a.stdout"));
+        // Multi-byte whitespace before the path must not split a character.
+        assert_eq!(saved_path("see\u{a0}/x/.rswe/outputs/b.txt\u{3000}").as_deref(), Some("/x/.rswe/outputs/b.txt"));
     }
 
     #[test]
@@ -455,6 +491,11 @@ mod tests {
         assert_eq!(messages[summarise_until].role, Role::Assistant);
         assert!(estimate_tokens(&request) < 120_000, "the summary request fits");
         assert!(request.messages.last().unwrap().text().contains("Summarise"));
+        assert!(request.tools.is_empty());
+        assert!(
+            request.messages.iter().flat_map(|m| &m.content).all(|b| matches!(b, ContentBlock::Text { .. })),
+            "no tool blocks without tool definitions"
+        );
         apply_compaction(&mut messages, keep_first, summarise_until, "the summary");
         check_valid(&messages);
         assert!(estimate_tokens(&messages) < 60_000);

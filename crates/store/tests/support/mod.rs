@@ -15,6 +15,7 @@ pub fn assistant(model: &str, usage: Usage, cost_usd: Option<f64>) -> EventKind 
         stop_reason: "end_turn".to_string(),
         usage,
         cost_usd,
+        request_seq: None,
     }
 }
 
