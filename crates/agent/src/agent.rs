@@ -278,7 +278,8 @@ impl Agent {
         self.set_status(&mut state, SessionStatus::Working, None).await?;
         let end = self.turn(&mut state, &interrupt).await?;
         let (status, reason) = match &end {
-            TurnEnd::Finished { .. } | TurnEnd::Idle => (SessionStatus::Idle, None),
+            TurnEnd::Finished { .. } => (SessionStatus::Waiting, None),
+            TurnEnd::Idle => (SessionStatus::Idle, None),
             TurnEnd::Interrupted => (SessionStatus::Idle, Some("interrupted".to_string())),
             TurnEnd::BudgetReached { reason } => (SessionStatus::Idle, Some(reason.clone())),
             TurnEnd::Failed { message, .. } => (SessionStatus::Failed, Some(message.clone())),

@@ -177,7 +177,7 @@ async fn a_turn_runs_tools_and_ends_with_the_answer() {
     let results = h.server.requests()[1].body.clone();
     assert!(text_of(&results).contains("hello"), "the shell output reached the model");
     let events = h.events();
-    assert!(matches!(events.last().unwrap().kind, EventKind::StatusChanged { status: SessionStatus::Idle, .. }));
+    assert!(matches!(events.last().unwrap().kind, EventKind::StatusChanged { status: SessionStatus::Waiting, .. }));
     // The stable prefix is cached and the conversation is cached at its end.
     let body = &h.server.requests()[2].body;
     assert_eq!(body["system"][0]["cache_control"]["type"], "ephemeral");

@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// A session's id: 16 lowercase Crockford base32 characters, sortable by creation time.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct SessionId(String);
 
@@ -65,12 +65,15 @@ fn random_u32() -> u32 {
 }
 
 /// Where a session stands, as a person sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionStatus {
     /// The agent is working.
     Working,
-    /// The agent finished its turn and waits for the person.
+    /// The agent ended its turn with an answer: the next move is the person's.
+    Waiting,
+    /// Nothing is going on: the session was interrupted, reached a budget, or has had
+    /// nothing to do.
     Idle,
     /// The agent stopped on an error it could not get past.
     Failed,
@@ -79,9 +82,23 @@ pub enum SessionStatus {
 }
 
 impl SessionStatus {
+    /// Every status, in the order lists show them.
+    pub const ALL: [SessionStatus; 5] = [
+        SessionStatus::Working,
+        SessionStatus::Waiting,
+        SessionStatus::Idle,
+        SessionStatus::Failed,
+        SessionStatus::Stopped,
+    ];
+
+    pub fn parse(text: &str) -> Option<SessionStatus> {
+        SessionStatus::ALL.into_iter().find(|status| status.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             SessionStatus::Working => "working",
+            SessionStatus::Waiting => "waiting",
             SessionStatus::Idle => "idle",
             SessionStatus::Failed => "failed",
             SessionStatus::Stopped => "stopped",
@@ -90,14 +107,14 @@ impl SessionStatus {
 }
 
 /// One entry of the agent's todo list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TodoItem {
     pub id: String,
     pub content: String,
     pub status: TodoStatus,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TodoStatus {
     Pending,
@@ -108,7 +125,7 @@ pub enum TodoStatus {
 
 /// What happened in a session. Persisted kinds are the source of truth: the model's
 /// conversation is derived from them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     /// A person (or a channel on their behalf) said something.
@@ -194,7 +211,7 @@ pub enum EventKind {
 }
 
 /// A persisted event: its session, its place in the session's log, and when.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Event {
     pub session_id: SessionId,
     /// 1, 2, 3, … within the session, without gaps.

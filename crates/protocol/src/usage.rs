@@ -5,7 +5,7 @@ use std::ops::{Add, AddAssign};
 ///
 /// `input_tokens` counts only input that was neither read from nor written to the
 /// prompt cache, so the four fields add up to everything the request cost.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Usage {
     pub input_tokens: u64,
     pub output_tokens: u64,

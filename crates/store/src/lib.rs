@@ -19,7 +19,7 @@ pub use error::StoreError;
 pub use location::data_dir;
 pub use session::{NewSession, Session, SessionCursor, SessionFilter, SessionPage, SessionUpdate};
 pub use store::Store;
-pub use usage::{DayUsage, ModelUsage, SessionUsage, UsageTotals};
+pub use usage::{DayUsage, ModelUsage, SessionPeriodUsage, SessionUsage, UsageTotals};
 
 #[cfg(test)]
 mod tests {

@@ -28,7 +28,7 @@ const MAX_PAGE: u32 = 500;
 const PREVIEW_CHARS: usize = 160;
 
 /// A session as stored: its summary row. The event log holds everything else.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Session {
     pub id: SessionId,
     pub title: Option<String>,
@@ -100,7 +100,7 @@ pub struct SessionFilter {
 }
 
 /// One page of sessions, most recently updated first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionPage {
     pub sessions: Vec<Session>,
     /// Pass as [`SessionFilter::before`] for the next page; `None` on the last page.
@@ -108,7 +108,7 @@ pub struct SessionPage {
 }
 
 /// Where a listing stopped. Opaque: hand it back unchanged. Valid for an hour.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct SessionCursor(String);
 
@@ -438,9 +438,7 @@ pub(crate) fn session_from_row(row: &SqliteRow) -> Result<Session, StoreError> {
 }
 
 fn parse_status(text: &str) -> Option<SessionStatus> {
-    [SessionStatus::Working, SessionStatus::Idle, SessionStatus::Failed, SessionStatus::Stopped]
-        .into_iter()
-        .find(|status| status.as_str() == text)
+    SessionStatus::parse(text)
 }
 
 /// A one-line preview of a message: whitespace collapsed, at most [`PREVIEW_CHARS`]

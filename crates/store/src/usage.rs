@@ -7,7 +7,7 @@ use crate::error::StoreError;
 use crate::store::Store;
 
 /// Tokens, requests and dollars summed over some model requests.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UsageTotals {
     pub usage: Usage,
     /// How many model requests.
@@ -47,26 +47,35 @@ impl std::ops::AddAssign for UsageTotals {
 }
 
 /// Usage of one model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ModelUsage {
     pub model: String,
     pub totals: UsageTotals,
 }
 
 /// Usage of one session: in all, and per model (sorted by model name).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionUsage {
     pub total: UsageTotals,
     pub by_model: Vec<ModelUsage>,
 }
 
 /// Usage of one UTC day.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DayUsage {
     /// `YYYY-MM-DD`, UTC.
     pub day: String,
     /// Midnight UTC starting the day, in milliseconds since the Unix epoch.
     pub start_ms: i64,
+    pub totals: UsageTotals,
+}
+
+/// Usage of one session over a period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SessionPeriodUsage {
+    pub session_id: SessionId,
+    /// The session's title; `None` when untitled or deleted.
+    pub title: Option<String>,
     pub totals: UsageTotals,
 }
 
@@ -132,6 +141,41 @@ impl Store {
                 Ok(DayUsage {
                     day: row.try_get("day")?,
                     start_ms: row.try_get("start_ms")?,
+                    totals: totals_from_row(row)?,
+                })
+            })
+            .collect()
+    }
+}
+
+impl Store {
+    /// The sessions that used models from `from_ms` (inclusive) to `to_ms` (exclusive),
+    /// costliest first, at most `limit`.
+    pub async fn usage_by_sessions(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<SessionPeriodUsage>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT u.session_id AS session_id, s.title AS title, ",
+            totals_columns!(),
+            " FROM usage u LEFT JOIN sessions s ON s.id = u.session_id
+              WHERE u.at_ms >= ?1 AND u.at_ms < ?2
+              GROUP BY u.session_id ORDER BY COALESCE(SUM(u.cost_usd), 0) DESC, u.session_id LIMIT ?3"
+        ))
+        .bind(from_ms)
+        .bind(to_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get("session_id")?;
+                Ok(SessionPeriodUsage {
+                    session_id: SessionId::parse(&id)
+                        .ok_or_else(|| StoreError::Corrupt(format!("the usage table holds an invalid id {id:?}")))?,
+                    title: row.try_get("title")?,
                     totals: totals_from_row(row)?,
                 })
             })
