@@ -70,3 +70,65 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track_http))
         .with_state(state)
 }
+
+/// Everything a server is made of.
+pub struct ServerParts {
+    pub store: Store,
+    pub providers: rswe_llm::Providers,
+    pub service: ServiceConfig,
+    pub settings: ServerSettings,
+}
+
+/// A server listening and working. [`RunningServer::shutdown`] ends it gracefully.
+pub struct RunningServer {
+    pub addr: std::net::SocketAddr,
+    pub state: AppState,
+    /// How many sessions resumed on start.
+    pub resumed: usize,
+    http: tokio::task::JoinHandle<std::io::Result<()>>,
+    stop_http: tokio_util::sync::CancellationToken,
+}
+
+impl RunningServer {
+    /// Resumes the sessions a previous run left working, then serves on `listener`.
+    pub async fn start(listener: tokio::net::TcpListener, parts: ServerParts) -> Result<RunningServer, ServiceError> {
+        let addr = listener.local_addr().map_err(|e| ServiceError::Invalid(format!("the listener: {e}")))?;
+        let bus = Bus::new();
+        let service = SessionService::new(parts.store.clone(), parts.providers, parts.service, bus.clone());
+        let settings = Arc::new(parts.settings);
+        let state = AppState {
+            service: service.clone(),
+            store: parts.store.clone(),
+            auth: Arc::new(auth::Auth::new(parts.store, &settings)),
+            metrics: Arc::new(metrics::Metrics::new()),
+            settings,
+        };
+        tokio::spawn(state.metrics.clone().follow(bus.subscribe(), service.closing()));
+        let sweeper = service.clone();
+        tokio::spawn(async move { sweeper.release_idle_sandboxes().await });
+        let resumed = service.resume_all().await?;
+        let stop_http = tokio_util::sync::CancellationToken::new();
+        let app = router(state.clone());
+        let stop = stop_http.clone();
+        let http = tokio::spawn(async move {
+            axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+        });
+        Ok(RunningServer { addr, state, resumed, http, stop_http })
+    }
+
+    /// Stops taking requests, ends live streams, gives working sessions `grace` to
+    /// finish what they are doing, and returns. Sessions still working resume on the
+    /// next start.
+    pub async fn shutdown(self, grace: std::time::Duration) {
+        self.stop_http.cancel();
+        self.state.service.shutdown(grace).await;
+        match tokio::time::timeout(std::time::Duration::from_secs(5), self.http).await {
+            Ok(Ok(Err(error))) => tracing::warn!(%error, "the HTTP server ended with an error"),
+            Err(_) => tracing::warn!("connections still open after shutdown were dropped"),
+            _ => {}
+        }
+        self.state.store.close().await;
+    }
+}

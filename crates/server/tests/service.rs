@@ -1,0 +1,54 @@
+//! The session service in-process: sessions created over HTTP run, steer, stop and
+//! resume against the real store, sandbox and the fake model server.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::TestServer;
+use rswe_protocol::{EventKind, SessionId, SessionStatus};
+use rswe_test_support::{Response, Script, Turn};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Waits (bounded) until the session's stored status is `status`.
+async fn wait_status(server: &TestServer, id: &SessionId, status: SessionStatus) {
+    for _ in 0..600 {
+        let session = server.store().session(id).await.unwrap().unwrap();
+        if session.status == status && server.state().service.activity(id) == rswe_server::service::Activity::Resting {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("session {id} never became {status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_created_over_http_runs_a_tool_and_answers() {
+    let script = Script::new()
+        .turn(Turn::tool_use("shell", json!({ "command": "echo hello from the sandbox" })))
+        .turn(Turn::text("All done."));
+    let server = TestServer::start(script).await;
+    let response = server
+        .http
+        .post(format!("{}/api/v1/sessions", server.url))
+        .json(&json!({ "message": "say hello" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.unwrap();
+    let id = SessionId::parse(body["id"].as_str().unwrap()).unwrap();
+    wait_status(&server, &id, SessionStatus::Waiting).await;
+    let events = server.store().events(&id, 0, 1000).await.unwrap();
+    let output = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::ToolResult { content, .. } => Some(format!("{content:?}")),
+            _ => None,
+        })
+        .unwrap();
+    assert!(output.contains("hello from the sandbox"), "{output}");
+    let _ = Response::new();
+    server.fake.assert_no_violations();
+}
