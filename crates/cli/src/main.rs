@@ -4,8 +4,10 @@ mod bench;
 mod config;
 mod doctor;
 mod git;
+mod keys;
 mod render;
 mod run;
+mod serve;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -29,6 +31,11 @@ struct Cli {
 enum Command {
     /// Run one task in the terminal: rswe run [--repo PATH|URL] "fix the failing test".
     Run(run::RunArgs),
+    /// Serve the web UI and the REST API: sessions that live for hours.
+    Serve(serve::ServeArgs),
+    /// Create, list and revoke the API keys of `rswe serve`.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Check what is configured, what is missing, and how to fix it.
     Doctor,
     /// Measure rswe's speed on this machine (startup, sandbox overhead).
@@ -67,6 +74,13 @@ fn dispatch(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Models { json } => models(&config, json).map(|()| 0),
         Command::Run(args) => runtime.block_on(run::run(&config, args)),
+        Command::Keys(command) => runtime.block_on(async {
+            let store = rswe_store::Store::open(config.data_dir().join("rswe.db")).await?;
+            let code = keys::keys(&store, command).await;
+            store.close().await;
+            code
+        }),
+        Command::Serve(args) => runtime.block_on(serve::serve(config, args)),
         Command::Doctor => runtime.block_on(doctor::doctor(&config)),
         Command::Bench(command) => runtime.block_on(bench::bench(command)),
     }

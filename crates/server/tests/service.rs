@@ -29,13 +29,7 @@ async fn a_session_created_over_http_runs_a_tool_and_answers() {
         .turn(Turn::tool_use("shell", json!({ "command": "echo hello from the sandbox" })))
         .turn(Turn::text("All done."));
     let server = TestServer::start(script).await;
-    let response = server
-        .http
-        .post(format!("{}/api/v1/sessions", server.url))
-        .json(&json!({ "message": "say hello" }))
-        .send()
-        .await
-        .unwrap();
+    let response = server.post("/api/v1/sessions").json(&json!({ "message": "say hello" })).send().await.unwrap();
     assert_eq!(response.status(), 201);
     let body: Value = response.json().await.unwrap();
     let id = SessionId::parse(body["id"].as_str().unwrap()).unwrap();

@@ -1,5 +1,6 @@
 //! SQLite storage for rswe: each session's append-only event log (the source of truth),
-//! the session rows summarising it, model usage and cost, and idempotency keys.
+//! the session rows summarising it, model usage and cost, idempotency keys, and the API
+//! keys and browser sessions of `rswe serve` (hashes only).
 //!
 //! Queries are plain `sqlx::query` with binds; the schema is embedded
 //! (`migrations/`) and applied when a [`Store`] opens. The database runs in WAL mode, so
@@ -9,6 +10,7 @@
 mod error;
 mod event_log;
 mod idempotency;
+mod keys;
 mod location;
 mod session;
 mod session_log;
@@ -16,6 +18,7 @@ mod store;
 mod usage;
 
 pub use error::StoreError;
+pub use keys::{ApiKey, NewWebSession, WebSession};
 pub use location::data_dir;
 pub use session::{NewSession, Session, SessionCursor, SessionFilter, SessionPage, SessionUpdate};
 pub use store::Store;
@@ -46,6 +49,16 @@ mod tests {
         send(store.usage_by_day(0, 1));
         send(store.claim_idempotency_key("s", "k"));
         send(store.prune_idempotency_keys(0));
+        send(store.create_api_key("k", "n", b"h"));
+        send(store.api_key("k"));
+        send(store.list_api_keys());
+        send(store.count_api_keys());
+        send(store.revoke_api_key("k"));
+        send(store.touch_api_key("k", 0));
+        send(store.create_web_session(NewWebSession { id_hash: b"h", csrf: "c", expires_ms: 0, key_id: None }));
+        send(store.web_session(b"h"));
+        send(store.delete_web_session(b"h"));
+        send(store.prune_web_sessions(0));
         send(store.close());
     }
 }

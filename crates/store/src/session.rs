@@ -321,6 +321,22 @@ impl Store {
         .await
     }
 
+    /// How many sessions have each status; statuses without sessions are left out.
+    pub async fn count_sessions_by_status(&self) -> Result<Vec<(SessionStatus, u64)>, StoreError> {
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM sessions GROUP BY status ORDER BY status")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let status: String = row.try_get("status")?;
+                let count: i64 = row.try_get("n")?;
+                let status = parse_status(&status)
+                    .ok_or_else(|| StoreError::Corrupt(format!("the sessions table holds a status {status:?}")))?;
+                Ok((status, u64::try_from(count).unwrap_or(0)))
+            })
+            .collect()
+    }
+
     /// Deletes the session with its events and usage. Nothing of other sessions changes.
     pub async fn delete_session(&self, id: &SessionId) -> Result<(), StoreError> {
         self.write("delete a session", |mut tx| async move {

@@ -157,12 +157,14 @@ impl Store {
         to_ms: i64,
         limit: u32,
     ) -> Result<Vec<SessionPeriodUsage>, StoreError> {
+        // Summed first, then joined: `sessions` has columns named like the sums.
         let rows = sqlx::query(concat!(
-            "SELECT u.session_id AS session_id, s.title AS title, ",
+            "SELECT t.*, s.title AS title FROM (
+                SELECT session_id, ",
             totals_columns!(),
-            " FROM usage u LEFT JOIN sessions s ON s.id = u.session_id
-              WHERE u.at_ms >= ?1 AND u.at_ms < ?2
-              GROUP BY u.session_id ORDER BY COALESCE(SUM(u.cost_usd), 0) DESC, u.session_id LIMIT ?3"
+            " FROM usage WHERE at_ms >= ?1 AND at_ms < ?2 GROUP BY session_id
+             ) t LEFT JOIN sessions s ON s.id = t.session_id
+             ORDER BY COALESCE(t.cost_usd, 0) DESC, t.session_id LIMIT ?3"
         ))
         .bind(from_ms)
         .bind(to_ms)

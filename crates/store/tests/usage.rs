@@ -107,6 +107,14 @@ async fn usage_and_cost_add_up_per_session_model_and_day() {
         requests.iter().filter(|e| e.at_ms < from).count() as u64
     );
 
+    // Per session, costliest first, with titles.
+    let sessions = store.usage_by_sessions(0, i64::MAX, 10).await.unwrap();
+    assert_eq!(sessions.iter().map(|s| s.session_id.clone()).collect::<Vec<_>>(), vec![a.clone(), b.clone()]);
+    assert_eq!(sessions[0].totals, by_hand(requests.iter().filter(|e| e.session_id == a)));
+    assert_eq!(sessions[1].totals, by_hand(requests.iter().filter(|e| e.session_id == b)));
+    assert_eq!(store.usage_by_sessions(0, i64::MAX, 1).await.unwrap().len(), 1);
+    assert_eq!(store.usage_by_sessions(to + DAY_MS, to + 2 * DAY_MS, 10).await.unwrap(), vec![]);
+
     // Survives reopening, with the same sums.
     drop(store);
     let store = Store::open(&path).await.unwrap();

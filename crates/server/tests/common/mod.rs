@@ -20,6 +20,9 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub url: String,
     pub http: reqwest::Client,
+    /// The API key [`TestServer::get`] and friends send; `None` with
+    /// `Options { create_api_key: false }`.
+    pub key: Option<String>,
 }
 
 /// Settings a test may change before the server starts.
@@ -27,6 +30,9 @@ pub struct Options {
     pub max_working: usize,
     pub idle_release: Duration,
     pub settings: ServerSettings,
+    /// Create an API key at start for [`TestServer::get`] and friends. Without one the
+    /// server is as on its first start (`Auth::first_start_token` answers).
+    pub create_api_key: bool,
 }
 
 impl Default for Options {
@@ -35,6 +41,7 @@ impl Default for Options {
             max_working: 4,
             idle_release: Duration::from_secs(600),
             settings: ServerSettings { default_model: MODEL.into(), models: vec![MODEL.into()], ..Default::default() },
+            create_api_key: true,
         }
     }
 }
@@ -47,9 +54,71 @@ impl TestServer {
     pub async fn start_with(script: impl Into<Script>, options: Options) -> TestServer {
         let fake = FakeModelServer::start(script).await;
         let dir = tempfile::tempdir().unwrap();
+        let create_api_key = options.create_api_key;
         let server = start_server(&fake, dir.path().to_path_buf(), options).await;
         let url = format!("http://{}", server.addr);
-        TestServer { server: Some(server), fake, dir, url, http: reqwest::Client::new() }
+        let key = match create_api_key {
+            true => Some(server.state.auth.create_key("test").await.unwrap().key),
+            false => None,
+        };
+        // Redirects are for the tests to see, not to follow.
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        TestServer { server: Some(server), fake, dir, url, http, key }
+    }
+
+    /// The API key made at start.
+    pub fn api_key(&self) -> &str {
+        self.key.as_deref().expect("this server was started with `create_api_key: false`")
+    }
+
+    /// A request to `path` (e.g. "/api/v1/sessions") with the API key.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.anonymous(method, path).bearer_auth(self.api_key())
+    }
+
+    /// A request to `path` without credentials.
+    pub fn anonymous(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.url))
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::GET, path)
+    }
+
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::POST, path)
+    }
+
+    pub fn put(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::PUT, path)
+    }
+
+    pub fn patch(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::PATCH, path)
+    }
+
+    pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::DELETE, path)
+    }
+
+    /// Signs a browser in: the session's cookie and CSRF token.
+    pub async fn sign_in(&self) -> rswe_server::auth::BrowserLogin {
+        let auth = &self.state().auth;
+        let token = auth.new_sign_in_token().unwrap();
+        auth.sign_in_with_token(&token).await.unwrap().unwrap()
+    }
+
+    /// A request to `path` as the signed-in browser: with its cookie, and with its CSRF
+    /// header (as pages send on state-changing calls).
+    pub fn browser(
+        &self,
+        login: &rswe_server::auth::BrowserLogin,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        self.anonymous(method, path)
+            .header(reqwest::header::COOKIE, format!("{}={}", rswe_server::auth::COOKIE, login.cookie_value))
+            .header(rswe_server::auth::CSRF_HEADER, &login.csrf)
     }
 
     pub fn data_dir(&self) -> PathBuf {
