@@ -7,7 +7,7 @@ use rswe_sandbox::{LocalSandbox, LocalSandboxConfig, SandboxMode};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub providers: ProvidersConfig,
@@ -16,6 +16,7 @@ pub struct Config {
     pub agent: AgentSection,
     pub sandbox: SandboxSection,
     pub git: GitSection,
+    pub server: ServerSection,
     /// How the context is managed: see docs/context-economy.md.
     pub context: rswe_agent::context::EconomySettings,
     /// Where sessions and the database live (default: RSWE_DATA_DIR, else
@@ -27,7 +28,7 @@ pub struct Config {
 }
 
 /// `[agent]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AgentSection {
     /// The model sessions use unless told otherwise.
@@ -43,7 +44,7 @@ impl Default for AgentSection {
 }
 
 /// `[sandbox]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SandboxSection {
     /// "auto" (bubblewrap when it works here), "bubblewrap", or "none".
@@ -60,8 +61,46 @@ impl Default for SandboxSection {
     }
 }
 
+/// `[server]`: how `rswe serve` listens and runs sessions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// The address to listen on. Keep the default (loopback) unless a reverse proxy
+    /// with TLS sits in front.
+    pub listen: String,
+    /// The address people use to reach the server (links, cookie `Secure` flag).
+    /// Default: http://<listen>.
+    pub public_url: Option<String>,
+    /// Sessions working at once; more wait their turn.
+    pub max_working: usize,
+    /// Seconds a session rests before its sandbox is released (made again, workspace
+    /// intact, when spoken to).
+    pub idle_release_secs: u64,
+    /// Whether /metrics answers without a key.
+    pub metrics_public: bool,
+    /// The largest request body, in megabytes (attachments travel base64 in JSON).
+    pub max_body_mb: usize,
+    /// Seconds working sessions get to finish a step on shutdown; the rest resume on
+    /// the next start.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            max_working: 4,
+            idle_release_secs: 900,
+            metrics_public: true,
+            max_body_mb: 25,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
 /// `[git]`: the identity of the agent's commits.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GitSection {
     pub author_name: String,

@@ -71,6 +71,9 @@ pub struct RecordedRequest {
     pub status: u16,
     /// Consistency checks this request failed.
     pub violations: Vec<String>,
+    /// When the request arrived, in microseconds since the Unix epoch.
+    #[serde(default)]
+    pub received_at_us: u64,
 }
 
 impl RecordedRequest {
@@ -95,6 +98,10 @@ impl RecordedRequest {
             usage: None,
             status: 0,
             violations: Vec::new(),
+            received_at_us: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_micros() as u64)
+                .unwrap_or(0),
         }
     }
 

@@ -6,9 +6,11 @@
 //!   directly, plain and under bubblewrap.
 //! - `context`: what each context policy spends on recorded trajectories, against the
 //!   fake model server's prompt-cache simulation (see `context.rs`).
+//! - `serve`: `rswe serve` under load (see `serve.rs`).
 
 mod context;
 mod generator;
+mod serve;
 mod tool_output;
 mod trajectory;
 
@@ -41,6 +43,9 @@ pub enum BenchCommand {
     /// Replay trajectories through each context policy (rswe's, the reference, none) and
     /// compare what they cost at Claude Sonnet 4.5 prices.
     Context(context::ContextArgs),
+    /// `rswe serve` under load: idle memory, dispatch time, per-step overhead with 10,
+    /// 50 and 100 sessions working at once.
+    Serve(serve::ServeArgs),
 }
 
 /// Summary statistics of a series of durations, in milliseconds.
@@ -80,6 +85,7 @@ pub async fn bench(command: BenchCommand) -> Result<u8> {
         BenchCommand::Startup { runs, json } => startup(runs.max(1), json).await,
         BenchCommand::Shell { runs, command, json } => shell(runs.max(1), &command, json).await,
         BenchCommand::Context(args) => context::bench(args).await,
+        BenchCommand::Serve(args) => serve::bench(args).await,
     }
 }
 
