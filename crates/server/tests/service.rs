@@ -7,7 +7,7 @@ mod common;
 
 use common::TestServer;
 use rswe_protocol::{EventKind, SessionId, SessionStatus};
-use rswe_test_support::{Response, Script, Turn};
+use rswe_test_support::{Script, Turn};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -43,6 +43,37 @@ async fn a_session_created_over_http_runs_a_tool_and_answers() {
         })
         .unwrap();
     assert!(output.contains("hello from the sandbox"), "{output}");
-    let _ = Response::new();
     server.fake.assert_no_violations();
+
+    // Health, readiness, and what the metrics say about it (no key needed by default).
+    let health = server.anonymous(reqwest::Method::GET, "/healthz").send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = server.anonymous(reqwest::Method::GET, "/readyz").send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let metrics = server.anonymous(reqwest::Method::GET, "/metrics").send().await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.unwrap();
+    for line in [
+        "rswe_sessions{status=\"waiting\"} 1",
+        "rswe_sessions{status=\"working\"} 0",
+        "rswe_tool_calls_total{tool=\"shell\",outcome=\"ok\"} 1",
+        "rswe_model_requests_total{model=\"anthropic/claude-sonnet-4-5\"} 2",
+        "rswe_http_request_duration_seconds_count{method=\"POST\",route=\"/api/v1/sessions\",status=\"201\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
+    }
+    assert!(text.contains("rswe_model_cost_dollars_total{model=\"anthropic/claude-sonnet-4-5\"} 0."), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_require_a_key() {
+    let mut options = common::Options::default();
+    options.settings.metrics_public = false;
+    let server = TestServer::start_with(Script::new(), options).await;
+    let anonymous = server.anonymous(reqwest::Method::GET, "/metrics").send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let with_key = server.get("/metrics").send().await.unwrap();
+    assert_eq!(with_key.status(), 200);
+    let health = server.anonymous(reqwest::Method::GET, "/healthz").send().await.unwrap();
+    assert_eq!(health.status(), 200);
 }
