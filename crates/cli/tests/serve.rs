@@ -145,10 +145,10 @@ impl Server {
         self.child.wait().unwrap();
     }
 
-    /// SIGTERM, then waits (at most 30 s) for the exit status.
+    /// SIGTERM (again), then waits (at most 30 s) for the exit status.
     fn terminate(mut self) -> std::process::ExitStatus {
         let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap());
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -443,10 +443,12 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
         .unwrap();
     assert_eq!(missing.status(), 404);
 
-    // 1 MB is the configured limit.
+    // 1 MB is the configured limit. The server closes a connection whose body it did not
+    // read, so this request gets a client (and a connection) of its own.
     let big = "A".repeat(2 * 1024 * 1024);
-    let oversized = server
-        .post("/api/v1/sessions")
+    let oversized = reqwest::Client::new()
+        .post(format!("{}/api/v1/sessions", server.url))
+        .bearer_auth(&key)
         .json(&json!({"message": "look", "attachments": [{"name": "big.txt", "data": big}]}))
         .send()
         .await
@@ -465,4 +467,33 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
     assert!(openapi["paths"]["/api/v1/sessions/{id}/messages"]["post"]["requestBody"].is_object());
     let health = server.http.get(format!("{}/healthz", server.url)).send().await.unwrap();
     assert_eq!(health.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_the_working_step_finish_before_exiting() {
+    let env = Env::new("[server]\nshutdown_grace_secs = 60\n");
+    let fake =
+        FakeModelServer::start(Script::new().turns(vec![shell(WAIT_FOR_GO), Turn::text("Finished in time.")])).await;
+    let key = env.create_key(&fake);
+    let server = env.serve(&fake, &key);
+    let session = server.create("finish what you started").await;
+    wait_for_tool_start(&server, &session).await;
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(server.child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    // The server stops taking requests at once…
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.http.get(format!("{}/healthz", server.url)).send().await.is_ok() {
+        assert!(Instant::now() < deadline, "the server still answers after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // …but the agent finishes its turn before the process exits.
+    release(&env.workspace(&session));
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}");
+    let store = rswe_store::Store::open(env.data().join("rswe.db")).await.unwrap();
+    let id = rswe_protocol::SessionId::parse(&session).unwrap();
+    assert_eq!(store.session(&id).await.unwrap().unwrap().status.as_str(), "waiting");
+    let events = store.events(&id, 0, 100).await.unwrap();
+    assert!(format!("{events:?}").contains("released"), "the command ran to its end");
+    assert_eq!(fake.requests().len(), 2);
 }

@@ -127,6 +127,9 @@ struct Inner {
     permits: Arc<Semaphore>,
     /// Cancelled when the server shuts down: no new work starts.
     closing: CancellationToken,
+    /// Cancelled when the shutdown's grace is over: tasks still working end where they
+    /// are (the log holds everything up to there).
+    aborting: CancellationToken,
     tasks: tokio_util::task::TaskTracker,
 }
 
@@ -160,6 +163,7 @@ impl SessionService {
                 slots: Mutex::new(HashMap::new()),
                 permits,
                 closing: CancellationToken::new(),
+                aborting: CancellationToken::new(),
                 tasks: tokio_util::task::TaskTracker::new(),
             }),
         }
@@ -418,13 +422,16 @@ impl SessionService {
         }
     }
 
-    /// Stops taking work and ends every task. What the agents did so far is in the log;
-    /// sessions still working resume on the next start.
+    /// Stops taking work, gives working agents `grace` to end their turn, then ends every
+    /// task where it is. What the agents did so far is in the log; sessions still working
+    /// resume on the next start.
     pub async fn shutdown(&self, grace: Duration) {
         self.inner.closing.cancel();
         self.inner.tasks.close();
         if tokio::time::timeout(grace, self.inner.tasks.wait()).await.is_err() {
             tracing::info!("sessions still working will resume on the next start");
+            self.inner.aborting.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(5), self.inner.tasks.wait()).await;
         }
         let sandboxes: Vec<Arc<dyn Sandbox>> =
             self.slots().values_mut().filter_map(|slot| slot.sandbox.take()).collect();
@@ -481,7 +488,7 @@ impl SessionService {
             let done = run.done.clone();
             tokio::select! {
                 () = service.session_task(&id, run) => {}
-                () = service.inner.closing.cancelled() => {}
+                () = service.inner.aborting.cancelled() => {}
             }
             done.cancel();
         });
@@ -496,6 +503,8 @@ impl SessionService {
                 self.finish(id);
                 return;
             }
+            // Queued work waits for the next start.
+            () = self.inner.closing.cancelled() => return,
         };
         let Ok(_permit) = permit else { return };
         run.started.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -507,7 +516,7 @@ impl SessionService {
             let mut slots = self.slots();
             let Some(slot) = slots.get_mut(id) else { return };
             slot.last_active = Instant::now();
-            if slot.rerun {
+            if slot.rerun && !self.inner.closing.is_cancelled() {
                 slot.rerun = false;
                 run = RunHandle { interrupt: CancellationToken::new(), ..run };
                 if let Some(current) = slot.run.as_mut() {
