@@ -236,7 +236,12 @@ impl SessionService {
         if let Some(repository) = &repository {
             workspace::check_repository(repository).map_err(ServiceError::Invalid)?;
         }
-        let title = request.title.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+        // Untitled sessions are named after their task until the agent names them.
+        let title = request
+            .title
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .or_else(|| title_from(&request.message.text));
         let session = self
             .inner
             .store
@@ -613,6 +618,18 @@ impl SessionService {
     }
 }
 
+/// The first line of a task, shortened to a title.
+fn title_from(task: &str) -> Option<String> {
+    const MAX_CHARS: usize = 80;
+    let line = task.lines().map(str::trim).find(|line| !line.is_empty())?;
+    if line.chars().count() <= MAX_CHARS {
+        return Some(line.to_string());
+    }
+    let cut: String = line.chars().take(MAX_CHARS - 1).collect();
+    let cut = cut.rsplit_once(' ').map_or(cut.as_str(), |(head, _)| head).trim_end();
+    Some(format!("{cut}…"))
+}
+
 fn check_message(message: &NewMessage) -> Result<(), ServiceError> {
     if message.text.trim().is_empty() && message.attachments.is_empty() {
         return Err(ServiceError::Invalid("the message is empty: say what to do".into()));
@@ -621,4 +638,18 @@ fn check_message(message: &NewMessage) -> Result<(), ServiceError> {
         workspace::check_file_name(&attachment.name).map_err(ServiceError::Invalid)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::title_from;
+
+    #[test]
+    fn a_task_names_its_session() {
+        assert_eq!(title_from("\n  Fix the login test\nIt fails since Monday").as_deref(), Some("Fix the login test"));
+        let long = "word ".repeat(40);
+        let title = title_from(&long).unwrap();
+        assert!(title.ends_with('…') && title.chars().count() <= 80, "{title}");
+        assert_eq!(title_from("  \n "), None);
+    }
 }

@@ -30,6 +30,9 @@ pub struct ServeArgs {
     /// Model steps per session at each level.
     #[arg(long, default_value_t = 10)]
     pub steps: u32,
+    /// The sandbox mode of the sessions: auto (bubblewrap when it works), bubblewrap, none.
+    #[arg(long, default_value = "auto")]
+    pub sandbox: String,
     #[arg(long)]
     pub json: bool,
 }
@@ -44,6 +47,11 @@ struct Level {
     peak_rss_mb: f64,
     rss_per_session_mb: f64,
     wall_s: f64,
+    /// Where a step's overhead goes (p50, ms): reading the answer after the model's
+    /// latency, running the tool, and from the tool's result to the next request.
+    answer_p50_ms: f64,
+    tool_p50_ms: f64,
+    next_request_p50_ms: f64,
 }
 
 struct Server {
@@ -66,9 +74,11 @@ pub async fn bench(args: ServeArgs) -> Result<u8> {
     std::fs::write(
         dir.path().join("rswe.toml"),
         format!(
-            "[server]\nmax_working = {}\nidle_release_secs = 3600\n\n[agent]\nmax_steps = {}\n",
+            "[server]\nmax_working = {}\nidle_release_secs = 3600\n\n[agent]\nmax_steps = {}\n\n\
+             [sandbox]\nmode = {:?}\n",
             max.max(1),
-            args.steps.max(1)
+            args.steps.max(1),
+            args.sandbox
         ),
     )?;
     let fake = FakeModelServer::start(Script::new()).await;
@@ -146,7 +156,8 @@ pub async fn bench(args: ServeArgs) -> Result<u8> {
         for level in &levels {
             println!(
                 "  {:>3} sessions × {:>2} steps: p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms   \
-                 peak RSS {:>6.1} MB ({:.2} MB per session)  wall {:.1} s",
+                 peak RSS {:>6.1} MB ({:.2} MB per session)  wall {:.1} s\n          \
+                 (p50 parts: answer read {:.1} ms, tool {:.1} ms, result → next request {:.1} ms)",
                 level.sessions,
                 level.steps / level.sessions.max(1),
                 level.overhead.p50_ms,
@@ -154,7 +165,10 @@ pub async fn bench(args: ServeArgs) -> Result<u8> {
                 level.overhead.max_ms,
                 level.peak_rss_mb,
                 level.rss_per_session_mb,
-                level.wall_s
+                level.wall_s,
+                level.answer_p50_ms,
+                level.tool_p50_ms,
+                level.next_request_p50_ms
             );
         }
     }
@@ -208,6 +222,7 @@ async fn level(
         }
     }
     ensure!(!overhead.is_empty(), "no steps were measured");
+    let (answer, tool, next) = breakdown(server, &ids, &arrivals).await?;
     let steps_measured = overhead.len();
     let p99 = percentile(&overhead, 0.99);
     Ok(Level {
@@ -218,7 +233,38 @@ async fn level(
         peak_rss_mb: peak_rss,
         rss_per_session_mb: (peak_rss - idle_rss).max(0.0) / sessions as f64,
         wall_s: wall.as_secs_f64(),
+        answer_p50_ms: answer,
+        tool_p50_ms: tool,
+        next_request_p50_ms: next,
     })
+}
+
+/// Splits the steps of the sessions' logs into their parts (p50 of each, ms).
+async fn breakdown(server: &Server, ids: &[String], arrivals: &BTreeMap<String, Vec<u64>>) -> Result<(f64, f64, f64)> {
+    let (mut answer, mut tool, mut next) = (Vec::new(), Vec::new(), Vec::new());
+    for id in ids {
+        let events = server.get(&format!("/api/v1/sessions/{id}/events")).await?;
+        let events = events["events"].as_array().cloned().unwrap_or_default();
+        let task = events.first().and_then(|e| e["content"][0]["text"].as_str()).unwrap_or_default();
+        let Some(requests) = arrivals.get(task) else { continue };
+        let at = |e: &Value| e["at_ms"].as_u64().unwrap_or(0) * 1000;
+        let answers: Vec<u64> = events.iter().filter(|e| e["type"] == "assistant_message").map(at).collect();
+        let results: Vec<&Value> = events.iter().filter(|e| e["type"] == "tool_result").collect();
+        for (i, request) in requests.iter().enumerate() {
+            if let Some(answered) = answers.get(i) {
+                let latency = MODEL_LATENCY_MS * 1000;
+                answer.push(Duration::from_micros(answered.saturating_sub(request + latency)));
+            }
+            if let Some(result) = results.get(i) {
+                tool.push(Duration::from_millis(result["duration_ms"].as_u64().unwrap_or(0)));
+                if let Some(following) = requests.get(i + 1) {
+                    next.push(Duration::from_micros(following.saturating_sub(at(result))));
+                }
+            }
+        }
+    }
+    let p50 = |samples: &[Duration]| if samples.is_empty() { 0.0 } else { percentile(samples, 0.5) };
+    Ok((p50(&answer), p50(&tool), p50(&next)))
 }
 
 fn percentile(samples: &[Duration], q: f64) -> f64 {
