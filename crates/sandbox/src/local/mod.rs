@@ -348,6 +348,15 @@ impl LocalSandbox {
         Ok((child, pgid))
     }
 
+    /// Kills what an ended command left behind (`&`, `nohup`, `setsid`). Under bubblewrap
+    /// the kernel does it: the command ran in its own PID namespace, which ends with it.
+    /// Otherwise every process carrying the command's marker is found in /proc.
+    async fn kill_leftovers(&self, marker: &str) {
+        if self.bwrap.is_none() {
+            processes::kill_marked_until_gone(MarkerPattern::command(marker), KILL_TIMEOUT).await;
+        }
+    }
+
     fn next_marker(&self) -> (u64, String) {
         let number = self.commands.fetch_add(1, Ordering::Relaxed) + 1;
         (number, format!("{}/{number}", self.id))
@@ -577,9 +586,9 @@ impl Sandbox for LocalSandbox {
                         // Killed by `shutdown` or the caller: select! may see the exit before the cancellation.
                         ended = Some(Ended::Cancelled);
                     }
-                    // What it left behind goes with it (bubblewrap's namespace does the same).
+                    // What it left behind goes with it.
                     kill_group(pgid);
-                    processes::kill_marked_until_gone(MarkerPattern::command(&marker), KILL_TIMEOUT).await;
+                    self.kill_leftovers(&marker).await;
                     drain_deadline = Some(Instant::now() + DRAIN_AFTER_EXIT);
                 }
                 () = tokio::time::sleep_until(inactivity_deadline), if running => {
@@ -663,7 +672,7 @@ impl Sandbox for LocalSandbox {
         };
         if exited.is_some() {
             kill_group(pgid);
-            processes::kill_marked_until_gone(MarkerPattern::command(&marker), KILL_TIMEOUT).await;
+            self.kill_leftovers(&marker).await;
         }
         let refused = {
             let mut registry = self.registry();
@@ -727,7 +736,7 @@ impl Sandbox for LocalSandbox {
         if let Some(mut child) = child {
             kill_group(pgid);
             let status = child.wait().await;
-            processes::kill_marked_until_gone(MarkerPattern::command(&marker), KILL_TIMEOUT).await;
+            self.kill_leftovers(&marker).await;
             let mut registry = self.registry();
             registry.groups.remove(&pgid);
             match status {
