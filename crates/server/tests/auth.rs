@@ -265,7 +265,7 @@ async fn pages_send_strangers_to_the_sign_in_page() {
 
     let stranger = server.http.get(format!("{url}/page?tab=a b")).send().await.unwrap();
     assert_eq!(stranger.status(), StatusCode::SEE_OTHER);
-    assert_eq!(header(&stranger, LOCATION), "/login?next=/page%3Ftab%3Da%2520b");
+    assert_eq!(header(&stranger, LOCATION), "/login?next=%2Fpage%3Ftab%3Da%2520b");
     let post = server.http.post(format!("{url}/page")).send().await.unwrap();
     assert_eq!(post.status(), StatusCode::UNAUTHORIZED);
     let keyed = server.http.get(format!("{url}/page")).bearer_auth(server.api_key()).send().await.unwrap();

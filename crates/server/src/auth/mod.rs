@@ -500,7 +500,7 @@ pub async fn require_ui(State(state): State<AppState>, mut request: Request, nex
     }
     if matches!(*request.method(), Method::GET | Method::HEAD) {
         let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
-        return Redirect::to(&format!("/login?next={}", pages::encode_component(target))).into_response();
+        return Redirect::to(&format!("/login?next={}", crate::ui::query_component(target))).into_response();
     }
     (StatusCode::UNAUTHORIZED, "sign in first: open /login in the browser").into_response()
 }

@@ -34,6 +34,7 @@ use rswe_store::{Session, SessionFilter, StoreError};
 use serde::{Deserialize, Serialize};
 
 pub use assets::url as asset_url;
+pub(crate) use format::query_component;
 
 /// Sessions per page of the list.
 const PAGE_SIZE: u32 = 50;
