@@ -379,6 +379,13 @@ impl SessionService {
                 None => break,
             }
         }
+        // A message whose wake was lost (the agent's last status landed between the
+        // message's status and the message itself, and then the process died).
+        for id in self.inner.store.sessions_with_unanswered_message().await? {
+            tracing::info!(session = %id, "answering a message left unanswered");
+            self.wake(&id);
+            woke += 1;
+        }
         for id in working {
             let events = self.inner.store.events(&id, 0, u32::MAX).await?;
             if conversation::awaits_model(&events) {

@@ -146,5 +146,9 @@ async fn a_session_started_in_the_browser_works_live_takes_a_message_and_is_inte
     browser.find(".session-row").await;
     browser.set_window_size(1280, 900).await;
     browser.screenshot(&screenshots().join("sessions.png")).await;
+    browser.goto(&format!("{}/costs", server.url)).await;
+    let total = browser.find("#cost-total").await.text().await;
+    assert!(total.starts_with('$'), "the period's cost is shown: {total:?}");
+    browser.screenshot(&screenshots().join("costs.png")).await;
     server.fake.assert_no_violations();
 }

@@ -165,3 +165,56 @@ async fn a_repository_is_cloned_into_the_workspace() {
     let events = server.store().events(&id, 0, 100).await.unwrap();
     assert!(events.iter().any(|e| matches!(&e.kind, EventKind::Error { class, message } if class == "workspace" && message.contains("cannot clone"))));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_whose_wake_was_lost_is_answered_on_the_next_start() {
+    // The log a crash can leave: the person's message is the newest event, but the
+    // session's status says the agent had answered.
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let store = rswe_store::Store::open(data.join("rswe.db")).await.unwrap();
+    let session = store
+        .create_session(rswe_store::NewSession {
+            model: common::MODEL.into(),
+            channel: "api".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let id = session.id;
+    let text = |t: &str| vec![ContentBlock::text(t)];
+    store.append(&id, EventKind::UserMessage { content: text("first"), author: None }).await.unwrap();
+    store
+        .append(
+            &id,
+            EventKind::AssistantMessage {
+                content: text("first answer"),
+                model: common::MODEL.into(),
+                stop_reason: "end_turn".into(),
+                usage: Default::default(),
+                cost_usd: None,
+                request_seq: None,
+            },
+        )
+        .await
+        .unwrap();
+    store.append(&id, EventKind::StatusChanged { status: SessionStatus::Waiting, reason: None }).await.unwrap();
+    store.append(&id, EventKind::UserMessage { content: text("are you there?"), author: None }).await.unwrap();
+    assert_eq!(store.sessions_with_unanswered_message().await.unwrap(), vec![id.clone()]);
+    store.close().await;
+
+    let fake = rswe_test_support::FakeModelServer::start(Script::new().turn(Turn::text("Yes."))).await;
+    let server = common::start_server(&fake, root.path().to_path_buf(), Options::default()).await;
+    assert_eq!(server.resumed, 1);
+    assert!(fake.wait_for_requests(1, Duration::from_secs(30)).await);
+    let store = &server.state.store;
+    until("the session rests", async || {
+        store.session(&id).await.unwrap().unwrap().status == SessionStatus::Waiting
+            && server.state.service.activity(&id) == Activity::Resting
+    })
+    .await;
+    assert!(store.sessions_with_unanswered_message().await.unwrap().is_empty());
+    let last = fake.requests()[0].body["messages"].as_array().unwrap().last().unwrap().to_string();
+    assert!(last.contains("are you there?"), "{last}");
+}

@@ -321,6 +321,24 @@ impl Store {
         .await
     }
 
+    /// Sessions that are neither working nor stopped but whose newest event is a person's
+    /// message: the message arrived and nothing answered it yet.
+    pub async fn sessions_with_unanswered_message(&self) -> Result<Vec<SessionId>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT s.id AS id FROM sessions s JOIN events e ON e.session_id = s.id AND e.seq = s.last_seq
+              WHERE s.status NOT IN ('working', 'stopped') AND e.type = 'user_message'",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get("id")?;
+                SessionId::parse(&id)
+                    .ok_or_else(|| StoreError::Corrupt(format!("the sessions table holds an invalid id {id:?}")))
+            })
+            .collect()
+    }
+
     /// How many sessions have each status; statuses without sessions are left out.
     pub async fn count_sessions_by_status(&self) -> Result<Vec<(SessionStatus, u64)>, StoreError> {
         let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM sessions GROUP BY status ORDER BY status")
