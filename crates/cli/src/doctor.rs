@@ -90,12 +90,43 @@ pub async fn doctor(config: &Config) -> Result<u8> {
     let probe = data_dir.join(".rswe-doctor-probe");
     let writable = std::fs::create_dir_all(&data_dir).and_then(|()| std::fs::write(&probe, b"ok"));
     let _ = std::fs::remove_file(&probe);
+    let data_dir_writable = writable.is_ok();
     match writable {
         Ok(()) => report.ok("data directory", &format!("{} is writable", data_dir.display())),
         Err(error) => report.fail(
             "data directory",
             &format!("{} is not writable ({error}); set RSWE_DATA_DIR to a writable directory", data_dir.display()),
         ),
+    }
+
+    println!("serve");
+    let listen = &config.server.listen;
+    match listen.parse::<std::net::SocketAddr>() {
+        Ok(addr) if addr.ip().is_loopback() => report.ok("listen", &format!("{listen} (this machine only)")),
+        Ok(_) if config.server.public_url.as_deref().is_some_and(|url| url.starts_with("https://")) => {
+            report.ok("listen", &format!("{listen}, reached at {}", config.server.public_url.as_deref().unwrap_or("")))
+        }
+        Ok(_) => report.warn(
+            "listen",
+            &format!("{listen} is reachable from other machines without TLS: put a TLS proxy in front (docs/serve.md)"),
+        ),
+        Err(error) => report.fail("listen", &format!("server.listen = {listen:?} is not an address: {error}")),
+    }
+    if data_dir_writable {
+        match rswe_store::Store::open(data_dir.join("rswe.db")).await {
+            Ok(store) => {
+                match store.count_api_keys().await {
+                    Ok(0) => report.warn(
+                        "API keys",
+                        "none yet: the first `rswe serve` in a terminal prints a sign-in link, or run `rswe keys create NAME`",
+                    ),
+                    Ok(n) => report.ok("API keys", &format!("{n} (rswe keys list)")),
+                    Err(error) => report.fail("API keys", &error.to_string()),
+                }
+                store.close().await;
+            }
+            Err(error) => report.fail("database", &error.to_string()),
+        }
     }
 
     if report.problems == 0 {

@@ -315,7 +315,13 @@ async fn doctor_says_what_is_configured_and_never_prints_a_key() {
     assert!(text.contains("ok    bubblewrap: works"), "{text}");
     assert!(text.contains("ok    git:"), "{text}");
     assert!(text.contains("is writable"), "{text}");
+    assert!(text.contains("ok    listen: 127.0.0.1:8080 (this machine only)"), "{text}");
+    assert!(text.contains("warn  API keys: none yet"), "{text}");
     assert!(!text.contains(SECRET), "doctor never prints a key");
+    let created = env.rswe(&server).args(["keys", "create", "laptop"]).output().unwrap();
+    assert!(created.status.success(), "{}", stderr(&created));
+    let text = stdout(&env.rswe(&server).arg("doctor").output().unwrap());
+    assert!(text.contains("ok    API keys: 1 (rswe keys list)"), "{text}");
 
     // The default model's provider is missing: that is a problem, with its fix.
     let output = env.rswe(&server).env("RSWE_MODEL", "openai/gpt-4.1").arg("doctor").output().unwrap();
