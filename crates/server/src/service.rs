@@ -112,6 +112,29 @@ struct RunHandle {
     started: Arc<std::sync::atomic::AtomicBool>,
 }
 
+/// Frees a session's slot when its task ends in any way.
+struct RunGuard {
+    service: SessionService,
+    id: SessionId,
+    done: CancellationToken,
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!(session = %self.id, "the session's task panicked; a new message starts it again");
+        }
+        self.done.cancel();
+        let mut slots = self.service.slots();
+        if let Some(slot) = slots.get_mut(&self.id)
+            && slot.run.as_ref().is_some_and(|run| run.done.is_cancelled())
+        {
+            slot.run = None;
+            slot.last_active = Instant::now();
+        }
+    }
+}
+
 impl Slot {
     fn new() -> Self {
         Slot { run: None, rerun: false, sandbox: None, last_active: Instant::now() }
@@ -131,6 +154,9 @@ struct Inner {
     /// are (the log holds everything up to there).
     aborting: CancellationToken,
     tasks: tokio_util::task::TaskTracker,
+    /// Deliveries of attachments, one at a time (they are rare; two at once could hand
+    /// the same file over twice).
+    delivering: tokio::sync::Mutex<()>,
 }
 
 /// The sessions of this server. Cheap to clone.
@@ -165,6 +191,7 @@ impl SessionService {
                 closing: CancellationToken::new(),
                 aborting: CancellationToken::new(),
                 tasks: tokio_util::task::TaskTracker::new(),
+                delivering: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -275,11 +302,12 @@ impl SessionService {
             }
         }
         if !files.is_empty() {
-            let names = workspace::stage(&self.session_dir(id), &files)
+            let names = workspace::stage(&self.session_dir(id), &self.workspace(id), &files)
                 .map_err(|e| ServiceError::Invalid(format!("cannot store the attachments: {e}")))?;
             // A working session gets them now, before it reads the message.
             let sandbox = self.slots().get(id).and_then(|slot| slot.sandbox.clone());
             if let Some(sandbox) = sandbox {
+                let _delivering = self.inner.delivering.lock().await;
                 workspace::deliver_staged(&self.session_dir(id), sandbox.as_ref())
                     .await
                     .map_err(|e| ServiceError::Invalid(format!("cannot deliver the attachments: {e}")))?;
@@ -497,55 +525,74 @@ impl SessionService {
         let service = self.clone();
         let id = id.clone();
         self.inner.tasks.spawn(async move {
-            let done = run.done.clone();
+            // Whatever ends the task (its end, the shutdown's abort, a panic), the slot
+            // is freed so that the next message starts a new one.
+            let _guard = RunGuard { service: service.clone(), id: id.clone(), done: run.done.clone() };
             tokio::select! {
                 () = service.session_task(&id, run) => {}
                 () = service.inner.aborting.cancelled() => {}
             }
-            done.cancel();
         });
     }
 
     /// One session's task: waits for a working permit, then runs the agent until the log
     /// awaits nothing more.
     async fn session_task(&self, id: &SessionId, mut run: RunHandle) {
-        let permit = tokio::select! {
-            permit = self.inner.permits.clone().acquire_owned() => permit,
-            () = run.interrupt.cancelled() => {
-                self.finish(id);
-                return;
-            }
-            // Queued work waits for the next start.
-            () = self.inner.closing.cancelled() => return,
-        };
-        let Ok(_permit) = permit else { return };
-        run.started.store(true, std::sync::atomic::Ordering::Relaxed);
         loop {
-            if let Err(error) = self.run_agent(id, &run.interrupt).await {
-                tracing::error!(session = %id, error = %error, "the session failed");
-                self.fail(id, "internal", &error).await;
-            }
-            let mut slots = self.slots();
-            let Some(slot) = slots.get_mut(id) else { return };
-            slot.last_active = Instant::now();
-            if slot.rerun && !self.inner.closing.is_cancelled() {
-                slot.rerun = false;
-                run = RunHandle { interrupt: CancellationToken::new(), ..run };
-                if let Some(current) = slot.run.as_mut() {
-                    current.interrupt = run.interrupt.clone();
+            let permit = tokio::select! {
+                permit = self.inner.permits.clone().acquire_owned() => permit,
+                () = run.interrupt.cancelled() => {
+                    // Interrupted while queued: the session rests, unless a message came
+                    // after the interrupt.
+                    self.set_status(id, SessionStatus::Idle, Some("interrupted".into())).await;
+                    match self.next_run(id, &run) {
+                        Some(next) => {
+                            run = next;
+                            continue;
+                        }
+                        None => return,
+                    }
                 }
-                continue;
+                // Queued work waits for the next start.
+                () = self.inner.closing.cancelled() => return,
+            };
+            let Ok(_permit) = permit else { return };
+            run.started.store(true, std::sync::atomic::Ordering::Relaxed);
+            loop {
+                if let Err(error) = self.run_agent(id, &run.interrupt).await {
+                    tracing::error!(session = %id, error = %error, "the session failed");
+                    self.fail(id, "internal", &error).await;
+                }
+                match self.next_run(id, &run) {
+                    Some(next) => run = next,
+                    None => return,
+                }
             }
-            slot.run = None;
-            return;
         }
     }
 
-    fn finish(&self, id: &SessionId) {
-        if let Some(slot) = self.slots().get_mut(id) {
-            slot.run = None;
+    /// After a run: a new run handle when a message arrived meanwhile, else `None` with
+    /// the slot freed.
+    fn next_run(&self, id: &SessionId, run: &RunHandle) -> Option<RunHandle> {
+        let mut slots = self.slots();
+        let slot = slots.get_mut(id)?;
+        slot.last_active = Instant::now();
+        if slot.rerun && !self.inner.closing.is_cancelled() {
             slot.rerun = false;
-            slot.last_active = Instant::now();
+            let next = RunHandle { interrupt: CancellationToken::new(), ..run.clone() };
+            if let Some(current) = slot.run.as_mut() {
+                current.interrupt = next.interrupt.clone();
+            }
+            return Some(next);
+        }
+        slot.run = None;
+        None
+    }
+
+    async fn set_status(&self, id: &SessionId, status: SessionStatus, reason: Option<String>) {
+        match self.inner.store.append(id, EventKind::StatusChanged { status, reason }).await {
+            Ok(event) => self.inner.bus.publish(id, BusEvent::Live(LiveEvent::Logged(event))),
+            Err(error) => tracing::error!(session = %id, %error, "could not record a status"),
         }
     }
 
@@ -568,15 +615,18 @@ impl SessionService {
         let workspace = self.workspace(id);
         let session_dir = self.session_dir(id);
         if !workspace.exists() {
-            let repository = session.repository.clone();
-            let (dir, target, timeout) = (session_dir.clone(), workspace.clone(), self.inner.config.clone_timeout);
-            let prepared =
-                tokio::task::spawn_blocking(move || workspace::prepare(&dir, &target, repository.as_deref(), timeout))
-                    .await
-                    .map_err(|e| e.to_string())?;
-            if let Err(message) = prepared {
-                self.fail(id, "workspace", &message).await;
-                return Ok(());
+            let timeout = self.inner.config.clone_timeout;
+            match workspace::prepare(&session_dir, &workspace, session.repository.as_deref(), timeout, interrupt).await
+            {
+                Ok(workspace::Prepared::Ready) => {}
+                Ok(workspace::Prepared::Interrupted) => {
+                    self.set_status(id, SessionStatus::Idle, Some("interrupted".into())).await;
+                    return Ok(());
+                }
+                Err(message) => {
+                    self.fail(id, "workspace", &message).await;
+                    return Ok(());
+                }
             }
         }
         let model = match self.inner.providers.model(&session.model).await {
@@ -587,9 +637,12 @@ impl SessionService {
             }
         };
         let sandbox = self.sandbox(id, &session_dir, &workspace)?;
-        workspace::deliver_staged(&session_dir, sandbox.as_ref())
-            .await
-            .map_err(|e| format!("cannot deliver the attachments: {e}"))?;
+        {
+            let _delivering = self.inner.delivering.lock().await;
+            workspace::deliver_staged(&session_dir, sandbox.as_ref())
+                .await
+                .map_err(|e| format!("cannot deliver the attachments: {e}"))?;
+        }
         let bus = self.inner.bus.clone();
         let session_id = id.clone();
         let live: LiveSink = Arc::new(move |event: LiveEvent| bus.publish(&session_id, BusEvent::Live(event)));

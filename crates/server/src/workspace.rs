@@ -4,8 +4,9 @@
 use crate::service::{Attachment, INBOX};
 use rswe_sandbox::Sandbox;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// Attachments that arrive before the workspace exists wait here, in the session's
 /// directory.
@@ -30,63 +31,75 @@ pub fn check_file_name(name: &str) -> Result<(), String> {
     if plain { Ok(()) } else { Err(format!("{name:?} is not a plain file name")) }
 }
 
+/// What became of [`prepare`].
+pub enum Prepared {
+    Ready,
+    /// The person interrupted the clone.
+    Interrupted,
+}
+
 /// Makes the workspace: a clone of `repository`, or an empty directory. The clone goes
-/// to a temporary name first so a half-made workspace never looks ready.
-pub fn prepare(
+/// to a temporary name first so a half-made workspace never looks ready; git is killed
+/// when `interrupt` fires, the time is up, or the caller goes away.
+pub async fn prepare(
     session_dir: &Path,
     workspace: &Path,
     repository: Option<&str>,
     timeout: Duration,
-) -> Result<(), String> {
+    interrupt: &CancellationToken,
+) -> Result<Prepared, String> {
     std::fs::create_dir_all(session_dir).map_err(|e| format!("cannot create {}: {e}", session_dir.display()))?;
     let Some(repository) = repository else {
-        return std::fs::create_dir_all(workspace).map_err(|e| format!("cannot create {}: {e}", workspace.display()));
+        std::fs::create_dir_all(workspace).map_err(|e| format!("cannot create {}: {e}", workspace.display()))?;
+        return Ok(Prepared::Ready);
     };
     let partial = session_dir.join("workspace.partial");
     if partial.exists() {
         std::fs::remove_dir_all(&partial).map_err(|e| format!("cannot clear {}: {e}", partial.display()))?;
     }
-    let mut child = Command::new("git")
-        .args(["clone", "--quiet", "--", repository])
+    let child = tokio::process::Command::new("git")
+        // No hard links: the agent must not be able to change the source's objects.
+        .args(["clone", "--quiet", "--no-hardlinks", "--", repository])
         .arg(&partial)
         .env("GIT_TERMINAL_PROMPT", "0")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
+        .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("cannot run git: {e}"))?;
-    let started = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) if status.success() => break,
-            Ok(Some(_)) => {
-                let mut message = String::new();
-                if let Some(mut stderr) = child.stderr.take() {
-                    let _ = std::io::Read::read_to_string(&mut stderr, &mut message);
-                }
-                return Err(format!("cannot clone {repository}: {}", message.trim()));
-            }
-            Ok(None) if started.elapsed() > timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("cloning {repository} took longer than {}s", timeout.as_secs()));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(error) => return Err(format!("cannot wait for git: {error}")),
+    let output = tokio::select! {
+        output = tokio::time::timeout(timeout, child.wait_with_output()) => output,
+        () = interrupt.cancelled() => return Ok(Prepared::Interrupted),
+    };
+    match output {
+        Err(_) => Err(format!("cloning {repository} took longer than {}s", timeout.as_secs())),
+        Ok(Err(error)) => Err(format!("cannot wait for git: {error}")),
+        Ok(Ok(output)) if !output.status.success() => {
+            Err(format!("cannot clone {repository}: {}", String::from_utf8_lossy(&output.stderr).trim()))
+        }
+        Ok(Ok(_)) => {
+            std::fs::rename(&partial, workspace).map_err(|e| format!("cannot move the clone into place: {e}"))?;
+            Ok(Prepared::Ready)
         }
     }
-    std::fs::rename(&partial, workspace).map_err(|e| format!("cannot move the clone into place: {e}"))
 }
 
 /// Stages attachments in the session's directory (which the sandbox cannot see) under
 /// names not taken there yet. Returns the names.
-pub fn stage(session_dir: &Path, files: &[&Attachment]) -> std::io::Result<Vec<String>> {
+pub fn stage(session_dir: &Path, workspace: &Path, files: &[&Attachment]) -> std::io::Result<Vec<String>> {
     let dir = session_dir.join(STAGED);
     std::fs::create_dir_all(&dir)?;
+    let partial = session_dir.join("staging");
+    std::fs::create_dir_all(&partial)?;
+    let inbox = workspace.join(INBOX);
     let mut names = Vec::new();
     for file in files {
-        let name = free_name(&dir, &file.name);
-        std::fs::write(dir.join(&name), &file.data)?;
+        let name = free_name(&[&dir, &inbox], &file.name);
+        // Written aside and renamed in, so a delivery never reads half a file.
+        let temp = partial.join(&name);
+        std::fs::write(&temp, &file.data)?;
+        std::fs::rename(&temp, dir.join(&name))?;
         names.push(name);
     }
     Ok(names)
@@ -103,7 +116,12 @@ pub async fn deliver_staged(session_dir: &Path, sandbox: &dyn Sandbox) -> Result
         let data = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let target = Path::new(INBOX).join(entry.file_name());
         sandbox.write_file(&target, &data).await.map_err(|e| e.to_string())?;
-        std::fs::remove_file(&path).map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
+        match std::fs::remove_file(&path) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                return Err(format!("cannot remove {}: {error}", path.display()));
+            }
+            _ => {}
+        }
         delivered = true;
     }
     if delivered {
@@ -128,15 +146,17 @@ async fn exclude_from_git(sandbox: &dyn Sandbox) {
     }
 }
 
-fn free_name(dir: &Path, name: &str) -> String {
-    if !dir.join(name).exists() {
+/// `name`, or `name-2`, `name-3`, … : the first not taken in any of `dirs`.
+fn free_name(dirs: &[&Path], name: &str) -> String {
+    let taken = |candidate: &str| dirs.iter().any(|dir| dir.join(candidate).symlink_metadata().is_ok());
+    if !taken(name) {
         return name.to_string();
     }
     let (stem, extension) = match name.rsplit_once('.') {
         Some((stem, extension)) if !stem.is_empty() => (stem, format!(".{extension}")),
         _ => (name, String::new()),
     };
-    (2..).map(|n| format!("{stem}-{n}{extension}")).find(|candidate| !dir.join(candidate).exists()).unwrap_or_default()
+    (2..).map(|n| format!("{stem}-{n}{extension}")).find(|candidate| !taken(candidate)).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -156,7 +176,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.txt"), "").unwrap();
         std::fs::write(dir.path().join("a-2.txt"), "").unwrap();
-        assert_eq!(free_name(dir.path(), "a.txt"), "a-3.txt");
-        assert_eq!(free_name(dir.path(), "b"), "b");
+        let other = tempfile::tempdir().unwrap();
+        std::fs::write(other.path().join("a-3.txt"), "").unwrap();
+        assert_eq!(free_name(&[dir.path(), other.path()], "a.txt"), "a-4.txt");
+        assert_eq!(free_name(&[dir.path()], "b"), "b");
     }
 }

@@ -81,6 +81,30 @@ async fn sessions_beyond_the_limit_wait_their_turn_in_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_session_that_is_interrupted_rests_and_answers_a_later_message() {
+    let script = Script::new().turns(vec![shell(WAIT_FOR_GO), Turn::text("first done"), Turn::text("second done")]);
+    let server = TestServer::start_with(script, Options { max_working: 1, ..Default::default() }).await;
+    let service = &server.state().service;
+    let first = service.create(task("first")).await.unwrap().id;
+    assert!(server.fake.wait_for_requests(1, Duration::from_secs(30)).await);
+    let second = service.create(task("second")).await.unwrap().id;
+    assert_eq!(service.activity(&second), Activity::Queued);
+
+    service.interrupt(&second, Some("test".into())).await.unwrap();
+    rests_with(&server, &second, SessionStatus::Idle).await;
+    assert_eq!(server.fake.requests().len(), 1, "the interrupted session asked nothing");
+
+    service.post_message(&second, NewMessage { text: "now go".into(), ..Default::default() }).await.unwrap();
+    assert_eq!(service.activity(&second), Activity::Queued);
+    std::fs::write(service.workspace(&first).join("go"), "").unwrap();
+    rests_with(&server, &first, SessionStatus::Waiting).await;
+    rests_with(&server, &second, SessionStatus::Waiting).await;
+    let last = server.fake.requests()[2].body["messages"].to_string();
+    assert!(last.contains("now go"), "{last}");
+    server.fake.assert_no_violations();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_sandbox_is_released_and_made_again_with_the_workspace_intact() {
     let script = Script::new().turns(vec![
         shell("echo kept > notes.txt"),
@@ -104,7 +128,12 @@ async fn an_idle_sandbox_is_released_and_made_again_with_the_workspace_intact() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attachments_reach_the_model_and_the_workspace() {
-    let script = Script::new().turns(vec![shell("cat .rswe/inbox/notes.txt; git status --short"), Turn::text("seen")]);
+    let script = Script::new().turns(vec![
+        shell("cat .rswe/inbox/notes.txt"),
+        Turn::text("seen"),
+        shell("cat .rswe/inbox/notes-2.txt"),
+        Turn::text("seen again"),
+    ]);
     let server = TestServer::start(script).await;
     let service = &server.state().service;
     // A 1×1 PNG.
@@ -127,6 +156,18 @@ async fn attachments_reach_the_model_and_the_workspace() {
     assert!(format!("{content:?}").contains(".rswe/inbox/notes.txt"));
     let result = server.fake.requests()[1].body["messages"].as_array().unwrap().last().unwrap().to_string();
     assert!(result.contains("attached words"), "{result}");
+
+    // A second file of the same name does not replace the first.
+    let mut again = NewMessage { text: "a newer version".into(), ..Default::default() };
+    again.attachments =
+        vec![Attachment { name: "notes.txt".into(), media_type: "text/plain".into(), data: b"newer words".to_vec() }];
+    service.post_message(&id, again).await.unwrap();
+    rests_with(&server, &id, SessionStatus::Waiting).await;
+    let result = server.fake.requests()[3].body["messages"].as_array().unwrap().last().unwrap().to_string();
+    assert!(result.contains("newer words"), "{result}");
+    let first = std::fs::read_to_string(service.workspace(&id).join(".rswe/inbox/notes.txt")).unwrap();
+    assert_eq!(first, "attached words");
+    let events = server.store().events(&id, 0, 100).await.unwrap();
 
     // Names that would leave the inbox are refused, and nothing is logged for them.
     let mut bad = NewMessage { text: "x".into(), ..Default::default() };

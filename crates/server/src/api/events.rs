@@ -119,6 +119,7 @@ pub async fn follow(
         catch_up: true,
         closing: state.service.closing(),
         ended: false,
+        stale: false,
     };
     Ok(follower.into_stream())
 }
@@ -135,6 +136,9 @@ struct Follower {
     catch_up: bool,
     closing: CancellationToken,
     ended: bool,
+    /// After falling behind, the bus still holds old live text: skip it until the bus
+    /// brings a logged event newer than the log read.
+    stale: bool,
 }
 
 impl Follower {
@@ -176,7 +180,10 @@ impl Follower {
             match message {
                 Ok(message) if message.session == self.session => self.take(&message.event),
                 Ok(_) => {}
-                Err(RecvError::Lagged(_)) => self.catch_up = true,
+                Err(RecvError::Lagged(_)) => {
+                    self.catch_up = true;
+                    self.stale = true;
+                }
                 Err(RecvError::Closed) => return None,
             }
         }
@@ -197,8 +204,16 @@ impl Follower {
 
     fn take(&mut self, event: &BusEvent) {
         match event {
-            BusEvent::Live(LiveEvent::Logged(event)) => self.push_logged(event),
+            BusEvent::Live(LiveEvent::Logged(event)) => {
+                if event.seq > self.sent {
+                    self.stale = false;
+                }
+                self.push_logged(event);
+            }
             BusEvent::Live(live) => {
+                if self.stale {
+                    return;
+                }
                 if let Some((name, data)) = transient(live) {
                     self.pending.push_back(Followed::Live(name, data));
                 }
