@@ -274,7 +274,14 @@ impl SessionService {
             .store
             .create_session(NewSession { id: None, title, repository, model, channel: request.channel })
             .await?;
-        self.post_message(&session.id, request.message).await?;
+        if let Err(error) = self.post_message(&session.id, request.message).await {
+            // A session without its task is no session: leave nothing behind.
+            if let Err(cleanup) = self.inner.store.delete_session(&session.id).await {
+                tracing::warn!(session = %session.id, error = %cleanup, "could not remove a session that failed to start");
+            }
+            let _ = std::fs::remove_dir_all(self.session_dir(&session.id));
+            return Err(error);
+        }
         Ok(self.inner.store.session(&session.id).await?.unwrap_or(session))
     }
 

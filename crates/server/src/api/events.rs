@@ -280,23 +280,10 @@ pub async fn stream_sessions(
         _ => None,
     };
     let bus = state.service.bus().subscribe();
-    let mut initial = VecDeque::new();
-    if let Some(since) = since {
-        let mut filter = rswe_store::SessionFilter { limit: 500, ..Default::default() };
-        'pages: loop {
-            let page = state.store.list_sessions(filter.clone()).await?;
-            for session in page.sessions {
-                if session.updated_ms <= since {
-                    break 'pages;
-                }
-                initial.push_back(session_event(&state, session));
-            }
-            match page.next_cursor {
-                Some(cursor) => filter.before = Some(cursor),
-                None => break,
-            }
-        }
-    }
+    let initial = match since {
+        Some(since) => changed_since(&state, since).await?,
+        None => VecDeque::new(),
+    };
     let closing = state.service.closing();
     let stream =
         futures::stream::unfold((state, bus, initial, closing), |(state, mut bus, mut pending, closing)| async move {
@@ -310,7 +297,14 @@ pub async fn stream_sessions(
                 };
                 let message = match message {
                     Ok(message) => message,
-                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Lagged(_)) => {
+                        // Fell behind: send what changed in the last minute (a session
+                        // sent twice is harmless; one missed would stay stale).
+                        if let Ok(changed) = changed_since(&state, now_ms().saturating_sub(60_000)).await {
+                            pending.extend(changed);
+                        }
+                        continue;
+                    }
                     Err(RecvError::Closed) => return None,
                 };
                 let relevant = match &message.event {
@@ -329,6 +323,29 @@ pub async fn stream_sessions(
             }
         });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+}
+
+/// A `session` event for every session changed after `since` (ms), newest first.
+async fn changed_since(state: &AppState, since: i64) -> Result<VecDeque<SseEvent>, ApiError> {
+    let mut changed = VecDeque::new();
+    let mut filter = rswe_store::SessionFilter { limit: 500, ..Default::default() };
+    loop {
+        let page = state.store.list_sessions(filter.clone()).await?;
+        for session in page.sessions {
+            if session.updated_ms <= since {
+                return Ok(changed);
+            }
+            changed.push_back(session_event(state, session));
+        }
+        match page.next_cursor {
+            Some(cursor) => filter.before = Some(cursor),
+            None => return Ok(changed),
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 fn session_event(state: &AppState, session: rswe_store::Session) -> SseEvent {
