@@ -348,11 +348,14 @@ impl LocalSandbox {
         Ok((child, pgid))
     }
 
-    /// Kills what an ended command left behind (`&`, `nohup`, `setsid`). Under bubblewrap
-    /// the kernel does it: the command ran in its own PID namespace, which ends with it.
-    /// Otherwise every process carrying the command's marker is found in /proc.
-    async fn kill_leftovers(&self, marker: &str) {
-        if self.bwrap.is_none() {
+    /// Kills what an ended command left behind (`&`, `nohup`, `setsid`) and waits until it
+    /// is gone. A command that ended by itself under bubblewrap needs nothing: it ran in
+    /// its own PID namespace, which the kernel empties before bwrap returns. One that was
+    /// killed (`killed`) took bwrap down first, so its namespace empties a moment later:
+    /// then, as without bubblewrap, every process carrying the command's marker is found
+    /// in /proc and killed.
+    async fn kill_leftovers(&self, marker: &str, killed: bool) {
+        if self.bwrap.is_none() || killed {
             processes::kill_marked_until_gone(MarkerPattern::command(marker), KILL_TIMEOUT).await;
         }
     }
@@ -588,7 +591,7 @@ impl Sandbox for LocalSandbox {
                     }
                     // What it left behind goes with it.
                     kill_group(pgid);
-                    self.kill_leftovers(&marker).await;
+                    self.kill_leftovers(&marker, ended.is_some()).await;
                     drain_deadline = Some(Instant::now() + DRAIN_AFTER_EXIT);
                 }
                 () = tokio::time::sleep_until(inactivity_deadline), if running => {
@@ -672,7 +675,7 @@ impl Sandbox for LocalSandbox {
         };
         if exited.is_some() {
             kill_group(pgid);
-            self.kill_leftovers(&marker).await;
+            self.kill_leftovers(&marker, false).await;
         }
         let refused = {
             let mut registry = self.registry();
@@ -736,7 +739,7 @@ impl Sandbox for LocalSandbox {
         if let Some(mut child) = child {
             kill_group(pgid);
             let status = child.wait().await;
-            self.kill_leftovers(&marker).await;
+            self.kill_leftovers(&marker, true).await;
             let mut registry = self.registry();
             registry.groups.remove(&pgid);
             match status {
