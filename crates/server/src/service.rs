@@ -52,6 +52,9 @@ pub enum ServiceError {
     Invalid(String),
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// The session's agent did not stop in time for the operation.
+    #[error("{0}")]
+    Busy(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -358,7 +361,7 @@ impl SessionService {
     /// marks the session stopped. A later message starts it again.
     pub async fn stop(&self, id: &SessionId, by: Option<String>) -> Result<(), ServiceError> {
         self.interrupt(id, by.clone()).await?;
-        self.wait_until_rested(id).await;
+        self.wait_until_rested(id).await?;
         let sandbox = self.slots().get_mut(id).and_then(|slot| slot.sandbox.take());
         if let Some(sandbox) = sandbox {
             sandbox.shutdown().await;
@@ -383,7 +386,7 @@ impl SessionService {
         if let Some(run) = run {
             run.interrupt.cancel();
         }
-        self.wait_until_rested(id).await;
+        self.wait_until_rested(id).await?;
         let sandbox = self.slots().remove(id).and_then(|slot| slot.sandbox);
         if let Some(sandbox) = sandbox {
             sandbox.shutdown().await;
@@ -499,13 +502,19 @@ impl SessionService {
         self.inner.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    async fn wait_until_rested(&self, id: &SessionId) {
+    /// Waits (at most `stop_timeout`) until no task runs for the session.
+    async fn wait_until_rested(&self, id: &SessionId) -> Result<(), ServiceError> {
         let done = self.slots().get(id).and_then(|slot| slot.run.as_ref().map(|run| run.done.clone()));
         if let Some(done) = done
             && tokio::time::timeout(self.inner.config.stop_timeout, done.cancelled()).await.is_err()
         {
             tracing::warn!(session = %id, "the agent did not reach a safe point in time");
+            return Err(ServiceError::Busy(format!(
+                "session {id} did not stop within {}s; it has been interrupted, try again in a moment",
+                self.inner.config.stop_timeout.as_secs()
+            )));
         }
+        Ok(())
     }
 
     /// Makes sure a task answers the session's log.

@@ -79,6 +79,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound(_) => ApiError::not_found(error.to_string()),
             ServiceError::Invalid(message) => ApiError::bad_request(message),
             ServiceError::ShuttingDown => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
+            ServiceError::Busy(message) => ApiError::new(StatusCode::CONFLICT, message),
             ServiceError::Store(error) => error.into(),
         }
     }
