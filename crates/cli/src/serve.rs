@@ -60,6 +60,7 @@ pub async fn serve(config: Config, args: ServeArgs) -> Result<u8> {
     if server.resumed > 0 {
         eprintln!("resumed {} session(s) that were working", server.resumed);
     }
+    warn_if_default_model_unusable(&config);
     announce_sign_in(&server, &public_url).await?;
     if !addr.ip().is_loopback() && !public_url.starts_with("https://") {
         eprintln!(
@@ -71,6 +72,22 @@ pub async fn serve(config: Config, args: ServeArgs) -> Result<u8> {
     eprintln!("shutting down: sessions that are working will resume on the next start");
     server.shutdown(grace).await;
     Ok(0)
+}
+
+/// Says at once when new sessions would fail for want of a model provider.
+fn warn_if_default_model_unusable(config: &Config) {
+    let model = &config.agent.model;
+    let problem = match config.catalog().and_then(|catalog| Ok(catalog.resolve(model)?)) {
+        Ok(info) => match config.providers.status(info.provider) {
+            ProviderStatus::Ready => return,
+            ProviderStatus::Missing(hint) => hint,
+        },
+        Err(error) => error.to_string(),
+    };
+    eprintln!(
+        "warning: new sessions use {model}, which cannot be used: {problem} (set agent.model or the provider's \
+         key, then restart; `rswe doctor` checks)"
+    );
 }
 
 /// With no API key yet, prints a one-time sign-in link — to a terminal only, never to a
