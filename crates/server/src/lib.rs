@@ -21,6 +21,14 @@ use axum::Router;
 use rswe_store::Store;
 use std::sync::Arc;
 
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 /// How the HTTP side behaves.
 #[derive(Debug, Clone)]
 pub struct ServerSettings {

@@ -333,8 +333,7 @@ impl Store {
         rows.iter()
             .map(|row| {
                 let id: String = row.try_get("id")?;
-                SessionId::parse(&id)
-                    .ok_or_else(|| StoreError::Corrupt(format!("the sessions table holds an invalid id {id:?}")))
+                parse_session_id("sessions", &id)
             })
             .collect()
     }
@@ -466,9 +465,13 @@ pub(crate) fn session_from_row(row: &SqliteRow) -> Result<Session, StoreError> {
         cost_usd: row.try_get("cost_usd")?,
         cost_unknown: row.try_get("cost_unknown")?,
         last_message: row.try_get("last_message")?,
-        id: SessionId::parse(&id)
-            .ok_or_else(|| StoreError::Corrupt(format!("the sessions table holds an invalid id {id:?}")))?,
+        id: parse_session_id("sessions", &id)?,
     })
+}
+
+/// A session id read from `table`; a malformed one means the database is corrupt.
+pub(crate) fn parse_session_id(table: &str, id: &str) -> Result<SessionId, StoreError> {
+    SessionId::parse(id).ok_or_else(|| StoreError::Corrupt(format!("the {table} table holds an invalid id {id:?}")))
 }
 
 fn parse_status(text: &str) -> Option<SessionStatus> {

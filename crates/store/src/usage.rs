@@ -175,8 +175,7 @@ impl Store {
             .map(|row| {
                 let id: String = row.try_get("session_id")?;
                 Ok(SessionPeriodUsage {
-                    session_id: SessionId::parse(&id)
-                        .ok_or_else(|| StoreError::Corrupt(format!("the usage table holds an invalid id {id:?}")))?,
+                    session_id: crate::session::parse_session_id("usage", &id)?,
                     title: row.try_get("title")?,
                     totals: totals_from_row(row)?,
                 })

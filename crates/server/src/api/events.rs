@@ -344,9 +344,7 @@ async fn changed_since(state: &AppState, since: i64) -> Result<VecDeque<SseEvent
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
+use crate::now_ms;
 
 fn session_event(state: &AppState, session: rswe_store::Session) -> SseEvent {
     let id = session.updated_ms.to_string();

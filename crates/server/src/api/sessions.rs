@@ -208,9 +208,7 @@ pub async fn models(State(state): State<AppState>) -> Json<ModelList> {
     Json(ModelList { default: state.settings.default_model.clone(), models: state.settings.models.clone() })
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
+use crate::now_ms;
 
 /// `YYYY-MM-DD` (UTC) to the milliseconds of its midnight.
 pub fn parse_day(text: &str) -> Result<i64, ApiError> {

@@ -390,12 +390,7 @@ fn valid_name(name: &str) -> Result<String, AuthError> {
     Ok(name.to_string())
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+use crate::now_ms;
 
 /// The API key a request carries: `Authorization: Bearer <key>`, else `x-api-key`.
 pub fn presented_key(headers: &HeaderMap) -> Option<&str> {

@@ -3,9 +3,7 @@
 
 use rswe_protocol::SessionStatus;
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
+pub(crate) use crate::now_ms;
 
 /// Dollars: `$0.42`, `<$0.01`, `$12.30`, `$1,234`; a `+` when some requests had no known
 /// price; `—` when nothing is known.
