@@ -174,12 +174,7 @@ impl Transcript {
                 };
                 for block in content {
                     match block {
-                        ContentBlock::Text { text: more } => {
-                            if !text.is_empty() {
-                                text.push_str("\n\n");
-                            }
-                            text.push_str(more);
-                        }
+                        ContentBlock::Text { text: more } => push_paragraph(&mut text, more),
                         ContentBlock::Thinking { thinking: more, .. } if !more.trim().is_empty() => {
                             thinking.push(more.clone())
                         }
@@ -457,18 +452,21 @@ fn image_url(source: &ImageSource) -> Option<String> {
     valid.then(|| format!("data:{};base64,{}", source.media_type, source.data))
 }
 
+/// Appends a text block to a message's text, a blank line between blocks.
+fn push_paragraph(text: &mut String, more: &str) {
+    if !text.is_empty() {
+        text.push_str("\n\n");
+    }
+    text.push_str(more);
+}
+
 /// A message's text (its text blocks, in order) and its images as `data:` URLs.
 fn text_and_images(content: &[ContentBlock]) -> (String, Vec<String>) {
     let mut text = String::new();
     let mut images = Vec::new();
     for block in content {
         match block {
-            ContentBlock::Text { text: more } => {
-                if !text.is_empty() {
-                    text.push_str("\n\n");
-                }
-                text.push_str(more);
-            }
+            ContentBlock::Text { text: more } => push_paragraph(&mut text, more),
             ContentBlock::Image { source } => images.extend(image_url(source)),
             _ => {}
         }
