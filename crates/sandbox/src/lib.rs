@@ -1,7 +1,8 @@
 //! Where an agent's commands run and its files live.
 //!
 //! [`Sandbox`] is the interface: foreground commands with bounded, streamed output and timeouts,
-//! background processes, and file operations confined to the workspace. [`LocalSandbox`] runs it
+//! background processes, long-lived processes spoken to over their standard streams (tool
+//! servers), and file operations confined to the workspace. [`LocalSandbox`] runs it
 //! on this machine, isolated by bubblewrap when it works here.
 //!
 //! ```no_run
@@ -24,6 +25,7 @@ mod error;
 mod exec;
 mod local;
 mod output;
+mod process;
 mod sandbox;
 
 pub use background::{BackgroundInfo, BackgroundRequest, BackgroundStarted, BackgroundStatus, DEFAULT_SETTLE};
@@ -34,4 +36,5 @@ pub use exec::{
 };
 pub use local::{DEFAULT_ENV_ALLOWLIST, LocalSandbox, LocalSandboxConfig, SandboxMode};
 pub use output::{CapturedOutput, DEFAULT_OUTPUT_HEAD_BYTES, DEFAULT_OUTPUT_TAIL_BYTES};
+pub use process::{ProcessHandle, ProcessRequest, SandboxProcess};
 pub use sandbox::{DirEntry, Sandbox};

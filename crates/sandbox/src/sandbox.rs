@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::background::{BackgroundInfo, BackgroundRequest, BackgroundStarted, BackgroundStatus};
 use crate::error::SandboxError;
 use crate::exec::{ExecOutcome, ExecRequest, OutputSink};
+use crate::process::{ProcessRequest, SandboxProcess};
 
 /// One entry of a directory listing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +64,11 @@ pub trait Sandbox: Send + Sync {
 
     /// Every background process started in this sandbox, running or not, in start order.
     async fn list_background(&self) -> Vec<BackgroundInfo>;
+
+    /// Starts a long-lived process with piped stdin, stdout and stderr (a tool server that
+    /// speaks over its standard streams), isolated like a command. It has no timeout: it runs
+    /// until its handle kills it or is dropped, or the sandbox shuts down.
+    async fn spawn_process(&self, request: ProcessRequest) -> Result<SandboxProcess, SandboxError>;
 
     /// The contents of a file in the workspace.
     async fn read_file(&self, path: &Path) -> Result<Vec<u8>, SandboxError>;

@@ -2,6 +2,7 @@
 
 mod bubblewrap;
 mod processes;
+mod spawned;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -9,7 +10,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -27,8 +28,10 @@ use crate::output::{
     DEFAULT_OUTPUT_HEAD_BYTES, DEFAULT_OUTPUT_TAIL_BYTES, OutputCapture, SpillTarget, complete_prefix_len,
     leading_continuation_len,
 };
+use crate::process::{ProcessRequest, SandboxProcess};
 use crate::sandbox::{DirEntry, Sandbox};
 use processes::{BackgroundProcess, MARKER_VAR, MarkerPattern, Registry, exit_code_of, kill_group};
+use spawned::LocalProcessHandle;
 
 /// Variables passed from the host environment to commands by default.
 pub const DEFAULT_ENV_ALLOWLIST: &[&str] = &["PATH", "LANG", "LC_ALL", "TERM", "TZ"];
@@ -41,6 +44,8 @@ const READ_CHUNK: usize = 64 * 1024;
 const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
 /// How long to wait for killed processes to disappear.
 const KILL_TIMEOUT: Duration = Duration::from_secs(5);
+/// The script that runs a program (`$0`) with its arguments, found on the sandbox's `PATH`.
+const EXEC_PROGRAM: &str = "exec \"$0\" \"$@\"";
 
 /// How commands are isolated.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -103,7 +108,8 @@ impl LocalSandboxConfig {
 
 /// A sandbox on this machine.
 ///
-/// With bubblewrap, each command (foreground or background) runs in its own bubblewrap instance:
+/// With bubblewrap, each command (foreground or background) and each process started with
+/// [`Sandbox::spawn_process`] runs in its own bubblewrap instance:
 /// the system read-only, a private `/tmp`, the host home and hidden paths covered, the workspace
 /// and home writable at their own paths, its own PID, IPC and UTS namespaces (and network
 /// namespace when the network is off), a cleared environment. Without it, commands run as plain
@@ -124,7 +130,8 @@ pub struct LocalSandbox {
     base_env: BTreeMap<String, String>,
     head_bytes: usize,
     tail_bytes: usize,
-    registry: Mutex<Registry>,
+    /// Shared with the tasks that wait for [`Sandbox::spawn_process`] processes.
+    registry: Arc<Mutex<Registry>>,
     commands: AtomicU64,
     background_count: AtomicU64,
     git_exclude_done: AtomicBool,
@@ -228,7 +235,7 @@ impl LocalSandbox {
             base_env,
             head_bytes: config.output_head_bytes,
             tail_bytes: config.output_tail_bytes,
-            registry: Mutex::new(Registry::default()),
+            registry: Arc::new(Mutex::new(Registry::default())),
             commands: AtomicU64::new(0),
             background_count: AtomicU64::new(0),
             git_exclude_done: AtomicBool::new(false),
@@ -296,9 +303,11 @@ impl LocalSandbox {
         Ok(env)
     }
 
+    /// `bash -c <shell_command> <shell_args…>` (`$0`, `$1`, … of the script), isolated.
     fn build_command(
         &self,
         shell_command: &str,
+        shell_args: &[String],
         cwd: &Path,
         env: &BTreeMap<String, String>,
         marker: &str,
@@ -315,14 +324,14 @@ impl LocalSandbox {
                 };
                 let mut command = tokio::process::Command::new(bwrap);
                 command.args(bubblewrap::arguments(&layout, env, cwd));
-                command.arg("--").arg(&self.bash).arg("-c").arg(shell_command);
+                command.arg("--").arg(&self.bash).arg("-c").arg(shell_command).args(shell_args);
                 // bwrap itself carries only the marker, so that it is found and killed with the rest.
                 command.env_clear().env(MARKER_VAR, marker).current_dir("/");
                 command
             }
             None => {
                 let mut command = tokio::process::Command::new(&self.bash);
-                command.arg("-c").arg(shell_command).env_clear().envs(env).current_dir(cwd);
+                command.arg("-c").arg(shell_command).args(shell_args).env_clear().envs(env).current_dir(cwd);
                 command
             }
         };
@@ -530,7 +539,7 @@ impl Sandbox for LocalSandbox {
         let cwd = self.resolve_cwd(request.cwd.as_deref())?;
         let (number, marker) = self.next_marker();
         let env = self.command_env(&request.env, &marker)?;
-        let mut command = self.build_command(&request.command, &cwd, &env, &marker);
+        let mut command = self.build_command(&request.command, &[], &cwd, &env, &marker);
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
         let (mut child, pgid) = self.spawn_tracked(command)?;
         let mut guard = GroupGuard { registry: &self.registry, pgid, armed: true };
@@ -654,7 +663,7 @@ impl Sandbox for LocalSandbox {
             Ok((log, copy))
         })
         .await?;
-        let mut command = self.build_command(&request.command, &cwd, &env, &marker);
+        let mut command = self.build_command(&request.command, &[], &cwd, &env, &marker);
         command.stdout(Stdio::from(stdout_log)).stderr(Stdio::from(stderr_log));
         let (mut child, pgid) = self.spawn_tracked(command)?;
         tracing::debug!(sandbox = %self.id, %id, command = %request.command, "background process started");
@@ -769,6 +778,36 @@ impl Sandbox for LocalSandbox {
             .collect()
     }
 
+    async fn spawn_process(&self, request: ProcessRequest) -> Result<SandboxProcess, SandboxError> {
+        if request.program.is_empty() {
+            return Err(SandboxError::InvalidRequest("the program to start is empty".to_string()));
+        }
+        let cwd = self.resolve_cwd(request.cwd.as_deref())?;
+        let (number, marker) = self.next_marker();
+        let env = self.command_env(&request.env, &marker)?;
+        let argv: Vec<String> = std::iter::once(request.program.clone()).chain(request.args).collect();
+        let mut command = self.build_command(EXEC_PROGRAM, &argv, &cwd, &env, &marker);
+        command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let (mut child, pgid) = self.spawn_tracked(command)?;
+        tracing::debug!(
+            sandbox = %self.id, number, program = %request.program, cwd = %cwd.display(), pid = ?child.id(),
+            "process started"
+        );
+        let streams = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+        let handle =
+            LocalProcessHandle::new(child, pgid, marker, Arc::clone(&self.registry), self.shutdown.child_token());
+        let (Some(stdin), Some(stdout), Some(stderr)) = streams else {
+            // Dropping the handle kills it.
+            return Err(SandboxError::Spawn(std::io::Error::other("the process's standard streams are missing")));
+        };
+        Ok(SandboxProcess {
+            stdin: Box::new(stdin),
+            stdout: Box::new(stdout),
+            stderr: Box::new(stderr),
+            handle: Box::new(handle),
+        })
+    }
+
     async fn read_file(&self, path: &Path) -> Result<Vec<u8>, SandboxError> {
         let (files, path) = (self.files(), path.to_path_buf());
         blocking(move || {
@@ -848,7 +887,7 @@ impl Sandbox for LocalSandbox {
 impl Drop for LocalSandbox {
     fn drop(&mut self) {
         self.shutdown.cancel();
-        let registry = self.registry.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let mut registry = self.registry();
         if registry.shut_down {
             return;
         }
