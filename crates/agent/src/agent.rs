@@ -14,7 +14,7 @@ use rswe_llm::{
     ErrorClass, LlmError, Model, ModelEvent, ModelRequest, StopReason, StreamEvent, SystemBlock, ThinkingConfig,
 };
 use rswe_protocol::{ContentBlock, Event, EventKind, SessionId, SessionStatus, ToolResultContent};
-use rswe_tools::{ToolContext, ToolEffect, ToolOutput, ToolProgress, ToolRegistry};
+use rswe_tools::{ToolContext, ToolEffect, ToolOutput, ToolProgress, ToolRegistry, ToolSource};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -134,7 +134,10 @@ pub enum AgentError {
 pub struct Agent {
     session: SessionId,
     model: Model,
+    /// The built-in tools.
     tools: ToolRegistry,
+    /// Tools from elsewhere (MCP servers), asked for at the start of each turn.
+    source: Option<Arc<dyn ToolSource>>,
     sandbox: Arc<dyn rswe_sandbox::Sandbox>,
     log: Arc<dyn SessionLog>,
     live: LiveSink,
@@ -155,6 +158,8 @@ type Call = (String, String, Value);
 
 /// What the loop keeps between steps.
 struct TurnState {
+    /// The tools of this turn: the built-in ones and the sourced ones.
+    tools: ToolRegistry,
     events: BTreeMap<u64, Event>,
     synced: u64,
     steps: u32,
@@ -204,6 +209,7 @@ impl Agent {
             session,
             model,
             tools,
+            source: None,
             sandbox,
             log,
             live,
@@ -214,8 +220,36 @@ impl Agent {
         })
     }
 
+    /// Adds tools from elsewhere (MCP servers) to the built-in ones.
+    pub fn with_tool_source(mut self, source: Arc<dyn ToolSource>) -> Self {
+        self.source = Some(source);
+        self
+    }
+
     pub fn session(&self) -> &SessionId {
         &self.session
+    }
+
+    /// The built-in tools and the source's current ones. What the person should know (a
+    /// tool server that did not start) is logged as an error event; the turn goes on.
+    async fn tools_for_turn(&self, state: &mut TurnState, interrupt: &CancellationToken) -> Result<(), AgentError> {
+        let Some(source) = &self.source else {
+            return Ok(());
+        };
+        let sourced = source.prepare(interrupt).await;
+        for notice in sourced.notices {
+            self.append(state, EventKind::Error { class: "tools".into(), message: notice }).await?;
+        }
+        let mut tools = self.tools.clone();
+        for tool in sourced.tools {
+            if self.tools.get(tool.name()).is_some() {
+                tracing::warn!(session = %self.session, tool = tool.name(), "a sourced tool has a built-in tool's name; ignored");
+                continue;
+            }
+            tools.register(tool);
+        }
+        state.tools = tools;
+        Ok(())
     }
 
     pub fn model(&self) -> &Model {
@@ -248,6 +282,7 @@ impl Agent {
     /// are answered as interrupted.
     pub async fn run(&self, interrupt: CancellationToken) -> Result<TurnEnd, AgentError> {
         let mut state = TurnState {
+            tools: self.tools.clone(),
             events: BTreeMap::new(),
             synced: 0,
             steps: 0,
@@ -276,6 +311,7 @@ impl Agent {
             return Ok(TurnEnd::Idle);
         }
         self.set_status(&mut state, SessionStatus::Working, None).await?;
+        self.tools_for_turn(&mut state, &interrupt).await?;
         let end = self.turn(&mut state, &interrupt).await?;
         let (status, reason) = match &end {
             TurnEnd::Finished { .. } => (SessionStatus::Waiting, None),
@@ -316,7 +352,12 @@ impl Agent {
                 Plan::Compact { request, keep_first, until_seq, tokens_before } => {
                     match self.compact(state, &request, keep_first, until_seq, tokens_before, interrupt).await? {
                         Some(end) => return Ok(end),
-                        None => continue,
+                        None => {
+                            // The prompt cache starts over after a compaction: a cheap moment
+                            // to take up changed tool lists.
+                            self.tools_for_turn(state, interrupt).await?;
+                            continue;
+                        }
                     }
                 }
             };
@@ -508,7 +549,7 @@ impl Agent {
         if let Some(text) = initial_instructions {
             system.push(SystemBlock::new(text));
         }
-        let tools = self.tools.definitions();
+        let tools = state.tools.definitions();
         let (messages, origins) = conversation::conversation_with_origins(&state.events());
         let info = self.model.info();
         let input = ContextInput {
@@ -607,13 +648,12 @@ impl Agent {
         calls: Vec<Call>,
         interrupt: &CancellationToken,
     ) -> Result<bool, AgentError> {
+        let tools = state.tools.clone();
         let mut batches: Vec<Vec<Call>> = Vec::new();
         for call in calls {
-            let read_only = self.tools.is_read_only(&call.1, &call.2);
+            let read_only = tools.is_read_only(&call.1, &call.2);
             match batches.last_mut() {
-                Some(batch) if read_only && batch.iter().all(|c| self.tools.is_read_only(&c.1, &c.2)) => {
-                    batch.push(call)
-                }
+                Some(batch) if read_only && batch.iter().all(|c| tools.is_read_only(&c.1, &c.2)) => batch.push(call),
                 _ => batches.push(vec![call]),
             }
         }
@@ -625,8 +665,9 @@ impl Agent {
                 }
                 return Ok(true);
             }
-            let mut running = futures::stream::iter(batch.into_iter().map(|call| self.run_tool(call, interrupt)))
-                .buffer_unordered(self.config.max_parallel_tools.max(1));
+            let mut running =
+                futures::stream::iter(batch.into_iter().map(|call| self.run_tool(&tools, call, interrupt)))
+                    .buffer_unordered(self.config.max_parallel_tools.max(1));
             while let Some((id, name, output, duration)) = running.next().await {
                 for effect in &output.effects {
                     self.append(state, effect_event(effect)).await?;
@@ -680,6 +721,7 @@ impl Agent {
 
     async fn run_tool(
         &self,
+        tools: &ToolRegistry,
         (id, name, input): Call,
         interrupt: &CancellationToken,
     ) -> (String, String, ToolOutput, Duration) {
@@ -693,7 +735,7 @@ impl Agent {
             progress: Some(Arc::new(move |progress| live(LiveEvent::ToolProgress(progress)))),
         };
         let started = Instant::now();
-        let output = self.tools.run(&name, input, &context).await;
+        let output = tools.run(&name, input, &context).await;
         (id, name, output, started.elapsed())
     }
 

@@ -595,3 +595,91 @@ async fn a_message_sent_while_the_model_answers_comes_after_that_answer() {
     // A restart derives the same conversation: nothing awaits the model any more.
     assert_eq!(h.agent.run(CancellationToken::new()).await.unwrap(), TurnEnd::Idle);
 }
+
+/// A tool source like a session's MCP servers: a `lookup` tool, a tool that would shadow
+/// the built-in `shell`, and a notice the person must see once.
+struct FakeSource {
+    prepared: std::sync::atomic::AtomicUsize,
+}
+
+struct NamedTool(&'static str);
+
+#[async_trait::async_trait]
+impl rswe_tools::Tool for NamedTool {
+    fn name(&self) -> &str {
+        self.0
+    }
+    fn description(&self) -> &str {
+        "Looks a word up."
+    }
+    fn input_schema(&self) -> Value {
+        json!({"type": "object", "properties": {"word": {"type": "string"}}})
+    }
+    async fn run(&self, input: Value, _context: &rswe_tools::ToolContext) -> rswe_tools::ToolOutput {
+        rswe_tools::ToolOutput::text(format!("{} says: {}", self.0, input["word"].as_str().unwrap_or("?")))
+    }
+}
+
+#[async_trait::async_trait]
+impl rswe_tools::ToolSource for FakeSource {
+    async fn prepare(&self, _cancel: &CancellationToken) -> rswe_tools::SourcedTools {
+        let first = self.prepared.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+        rswe_tools::SourcedTools {
+            tools: vec![Arc::new(NamedTool("mcp__dict__lookup")), Arc::new(NamedTool("shell"))],
+            notices: if first {
+                vec!["The MCP server `web` did not start: it exited with code 1.".into()]
+            } else {
+                vec![]
+            },
+        }
+    }
+}
+
+#[tokio::test]
+async fn sourced_tools_join_the_built_in_ones_each_turn_and_their_notices_are_logged() {
+    let h = harness(
+        vec![
+            Response::new().tool_use("mcp__dict__lookup", json!({"word": "cache"})).into(),
+            Response::new().tool_use("shell", json!({"command": "echo built-in"})).into(),
+            Turn::text("Looked it up."),
+            Turn::text("Again."),
+        ],
+        AgentConfig::default(),
+    )
+    .await;
+    let source = Arc::new(FakeSource { prepared: Default::default() });
+    let h = Harness { agent: h.agent.with_tool_source(source.clone()), ..h };
+    h.say("look up cache").await;
+    assert_eq!(
+        h.agent.run(CancellationToken::new()).await.unwrap(),
+        TurnEnd::Finished { text: "Looked it up.".into() }
+    );
+
+    let requests = h.server.requests();
+    let tools: Vec<String> = requests[0].body["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tool| tool["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(tools.last().map(String::as_str), Some("mcp__dict__lookup"), "after the built-in tools: {tools:?}");
+    assert_eq!(tools.iter().filter(|name| *name == "shell").count(), 1, "a built-in is never shadowed");
+    assert!(text_of(&requests[1].body).contains("mcp__dict__lookup says: cache"));
+    assert!(text_of(&requests[2].body).contains("built-in"), "the built-in shell ran");
+    let errors: Vec<String> = h
+        .events()
+        .iter()
+        .filter_map(|event| match &event.kind {
+            EventKind::Error { class, message } if class == "tools" => Some(message.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(errors, ["The MCP server `web` did not start: it exited with code 1."]);
+
+    // The next turn asks again, once; the notice is not repeated.
+    h.say("again").await;
+    h.agent.run(CancellationToken::new()).await.unwrap();
+    assert_eq!(source.prepared.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(h.events().iter().filter(|e| matches!(e.kind, EventKind::Error { .. })).count(), 1);
+    h.server.assert_no_violations();
+}

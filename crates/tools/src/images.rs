@@ -87,6 +87,16 @@ fn encode(image: &DynamicImage, alpha: bool, quality: u8) -> Result<(Vec<u8>, &'
     }
 }
 
+/// An image as the model may receive it: checked, and downscaled and re-encoded when it
+/// exceeds the limits. Blocking. Err says what is wrong with it.
+pub fn image_for_model(bytes: Vec<u8>) -> Result<ImageSource, String> {
+    let prepared = prepare(bytes)?;
+    Ok(ImageSource {
+        media_type: prepared.media_type.to_string(),
+        data: base64::engine::general_purpose::STANDARD.encode(prepared.bytes),
+    })
+}
+
 /// Checks the format and, when needed, downscales and re-encodes the image so that it fits
 /// the limits. Blocking (decoding and encoding take a while for large images).
 pub(crate) fn prepare(bytes: Vec<u8>) -> Result<Prepared, String> {
