@@ -14,13 +14,14 @@
 //! `headers`, and `type`: `http` for Streamable HTTP, the default, or `sse` for the
 //! legacy transport). `disabled: true` (or `enabled: false`) keeps a server configured
 //! but off. `trusted: true` runs a stdio server beside rswe instead of in the session's
-//! sandbox. `${VAR}` and `${VAR:-default}` in strings are replaced from the environment,
+//! sandbox. `timeout` is how many seconds one tool call may take. `${VAR}` and `${VAR:-default}` in strings are replaced from the environment,
 //! as Claude Code does. The same object works inline in `rswe.toml` under
 //! `[mcp.servers.<name>]`.
 
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// What is wrong with a configuration, naming the server and the field.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -60,6 +61,8 @@ pub struct ServerConfig {
     pub enabled: bool,
     /// Runs beside rswe, with the credentials it is given, instead of in the sandbox.
     pub trusted: bool,
+    /// How long one tool call may take; the session's default when `None`.
+    pub timeout: Option<Duration>,
 }
 
 /// Every configured server, by name.
@@ -134,8 +137,23 @@ fn top_level(message: &str) -> ConfigError {
 /// The longest server name: `mcp__<server>__<tool>` must fit the providers' 64 characters.
 const MAX_NAME: usize = 32;
 
-const KNOWN_FIELDS: [&str; 11] =
-    ["type", "command", "args", "env", "cwd", "url", "headers", "disabled", "enabled", "trusted", "description"];
+const KNOWN_FIELDS: [&str; 12] = [
+    "type",
+    "command",
+    "args",
+    "env",
+    "cwd",
+    "url",
+    "headers",
+    "disabled",
+    "enabled",
+    "trusted",
+    "timeout",
+    "description",
+];
+
+/// Fields other clients keep in the same file, which mean nothing here.
+const FOREIGN_FIELDS: [&str; 3] = ["autoApprove", "alwaysAllow", "transportType"];
 
 fn parse_server(name: &str, value: &Value, env: &dyn Fn(&str) -> Option<String>) -> Result<ServerConfig, ConfigError> {
     let error = |field: Option<&str>, message: String| ConfigError {
@@ -159,7 +177,8 @@ fn parse_server(name: &str, value: &Value, env: &dyn Fn(&str) -> Option<String>)
     let Some(object) = value.as_object() else {
         return Err(error(None, "must be an object".into()));
     };
-    if let Some(unknown) = object.keys().find(|key| !KNOWN_FIELDS.contains(&key.as_str())) {
+    let foreign = |key: &String| FOREIGN_FIELDS.contains(&key.as_str());
+    if let Some(unknown) = object.keys().find(|key| !KNOWN_FIELDS.contains(&key.as_str()) && !foreign(key)) {
         return Err(error(Some(unknown), format!("unknown field (known: {})", KNOWN_FIELDS.join(", "))));
     }
     let string = |field: &str| -> Result<Option<String>, ConfigError> {
@@ -257,7 +276,21 @@ fn parse_server(name: &str, value: &Value, env: &dyn Fn(&str) -> Option<String>)
         return Err(error(Some("enabled"), "contradicts `disabled`".into()));
     }
     let enabled = enabled.unwrap_or(!disabled.unwrap_or(false));
-    Ok(ServerConfig { name: name.to_string(), transport, enabled, trusted: boolean("trusted")?.unwrap_or(false) })
+    let timeout = match object.get("timeout") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(seconds)) => match seconds.as_f64() {
+            Some(seconds) if seconds > 0.0 && seconds <= 86_400.0 => Some(Duration::from_secs_f64(seconds)),
+            _ => return Err(error(Some("timeout"), "must be a number of seconds between 0 and 86400".into())),
+        },
+        Some(_) => return Err(error(Some("timeout"), "must be a number of seconds".into())),
+    };
+    Ok(ServerConfig {
+        name: name.to_string(),
+        transport,
+        enabled,
+        trusted: boolean("trusted")?.unwrap_or(false),
+        timeout,
+    })
 }
 
 /// Replaces `${VAR}` and `${VAR:-default}` from the environment. A variable that is not
@@ -390,6 +423,20 @@ mod tests {
         for (text, expected) in cases {
             let error = parse(text).unwrap_err().to_string();
             assert!(error.starts_with(expected), "{text}\n  gave: {error}\n  want: {expected}…");
+        }
+    }
+
+    #[test]
+    fn timeouts_are_seconds_and_other_clients_fields_are_tolerated() {
+        let config = parse(
+            r#"{"mcpServers": {"a": {"command": "x", "timeout": 2.5, "autoApprove": ["echo"], "alwaysAllow": []}}}"#,
+        )
+        .unwrap();
+        assert_eq!(config.servers["a"].timeout, Some(Duration::from_millis(2500)));
+        for bad in [r#""10""#, "0", "-3"] {
+            let text = format!(r#"{{"mcpServers": {{"a": {{"command": "x", "timeout": {bad}}}}}}}"#);
+            let error = parse(&text).unwrap_err().to_string();
+            assert!(error.starts_with("MCP server `a`, field `timeout`: must be a number"), "{error}");
         }
     }
 

@@ -23,6 +23,7 @@
 mod anthropic;
 mod bedrock;
 mod openai;
+pub mod peers;
 mod prompt;
 mod script;
 mod server;
