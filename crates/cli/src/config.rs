@@ -17,6 +17,8 @@ pub struct Config {
     pub sandbox: SandboxSection,
     pub git: GitSection,
     pub server: ServerSection,
+    /// Tool servers: see "Tools from MCP servers" in the README.
+    pub mcp: McpSection,
     /// How the context is managed: see docs/context-economy.md.
     pub context: rswe_agent::context::EconomySettings,
     /// Where sessions and the database live (default: RSWE_DATA_DIR, else
@@ -95,6 +97,37 @@ impl Default for ServerSection {
             metrics_public: true,
             max_body_mb: 25,
             shutdown_grace_secs: 10,
+        }
+    }
+}
+
+/// `[mcp]`: the MCP servers whose tools sessions get.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct McpSection {
+    /// An `mcpServers` JSON file (the format of Claude Desktop, Claude Code's
+    /// `.mcp.json` and Cursor); relative to this config file.
+    pub config: Option<PathBuf>,
+    /// Servers written inline, `[mcp.servers.<name>]`, with the same fields; they win
+    /// over the file's servers of the same name.
+    pub servers: toml::Table,
+    /// Whether a repository's own `.mcp.json` is used (its stdio servers, in the
+    /// sandbox). Off: a repository must not start processes on its own.
+    pub repository_config: bool,
+    /// Seconds a server has to start and answer the MCP handshake.
+    pub startup_timeout_secs: u64,
+    /// Seconds one tool call may take, unless a server's `timeout` says otherwise.
+    pub tool_timeout_secs: u64,
+}
+
+impl Default for McpSection {
+    fn default() -> Self {
+        McpSection {
+            config: None,
+            servers: toml::Table::new(),
+            repository_config: false,
+            startup_timeout_secs: 30,
+            tool_timeout_secs: 120,
         }
     }
 }
@@ -181,6 +214,36 @@ impl Config {
             }
         }
         LocalSandbox::new(config).with_context(|| format!("cannot create the sandbox in {}", session_dir.display()))
+    }
+
+    /// The MCP servers of `[mcp]`: the file named by `config`, then the inline ones.
+    /// `${VAR}`s are expanded from the environment now, so a missing one is found at start.
+    pub fn mcp_servers(&self) -> Result<rswe_mcp::McpConfig> {
+        let env = |name: &str| std::env::var(name).ok();
+        let mut servers = match &self.mcp.config {
+            Some(file) => {
+                let file = match (&self.path, file.is_relative()) {
+                    (Some(config), true) => config.parent().unwrap_or(Path::new(".")).join(file),
+                    _ => file.clone(),
+                };
+                rswe_mcp::McpConfig::from_file(&file, &env).with_context(|| format!("in {}", file.display()))?
+            }
+            None => rswe_mcp::McpConfig::default(),
+        };
+        let inline = rswe_mcp::McpConfig::from_toml(&self.mcp.servers, &env).context("in [mcp.servers]")?;
+        servers.servers.extend(inline.servers);
+        Ok(servers)
+    }
+
+    /// The timeouts of `[mcp]`.
+    pub fn mcp_settings(&self) -> Result<rswe_mcp::McpSettings> {
+        if self.mcp.startup_timeout_secs == 0 || self.mcp.tool_timeout_secs == 0 {
+            bail!("mcp.startup_timeout_secs and mcp.tool_timeout_secs must be at least 1");
+        }
+        Ok(rswe_mcp::McpSettings {
+            startup_timeout: std::time::Duration::from_secs(self.mcp.startup_timeout_secs),
+            call_timeout: std::time::Duration::from_secs(self.mcp.tool_timeout_secs),
+        })
     }
 
     /// The built-in catalog with this file's `[[models]]` applied.

@@ -85,6 +85,27 @@ pub async fn doctor(config: &Config) -> Result<u8> {
         _ => report.fail("git", "not found: install git (apt-get install git)"),
     }
 
+    println!("MCP servers");
+    match config.mcp_servers() {
+        Ok(servers) if servers.servers.is_empty() => report.ok("servers", "none configured"),
+        Ok(servers) => {
+            let enabled: Vec<&str> = servers.enabled().map(|server| server.name.as_str()).collect();
+            report.ok(
+                "servers",
+                &format!(
+                    "{} configured, {} enabled ({}): `rswe mcp list` starts them and lists their tools",
+                    servers.servers.len(),
+                    enabled.len(),
+                    enabled.join(", ")
+                ),
+            );
+        }
+        Err(error) => report.fail("servers", &format!("{error:#}")),
+    }
+    if config.mcp.repository_config {
+        report.warn("repository .mcp.json", "used: repositories' own stdio servers run in the sandbox");
+    }
+
     println!("storage");
     let data_dir = config.data_dir();
     let probe = data_dir.join(".rswe-doctor-probe");

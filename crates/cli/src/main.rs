@@ -5,6 +5,7 @@ mod config;
 mod doctor;
 mod git;
 mod keys;
+mod mcp;
 mod render;
 mod run;
 mod serve;
@@ -38,6 +39,9 @@ enum Command {
     Keys(keys::KeysCommand),
     /// Check what is configured, what is missing, and how to fix it.
     Doctor,
+    /// The MCP tool servers: `rswe mcp list` starts each one and lists its tools.
+    #[command(subcommand)]
+    Mcp(mcp::McpCommand),
     /// Measure rswe's speed on this machine (startup, sandbox overhead).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -69,7 +73,13 @@ fn main() -> std::process::ExitCode {
 }
 
 fn dispatch(cli: Cli) -> Result<u8> {
-    let config = Config::load(cli.config.as_deref())?;
+    // `rswe mcp list --config servers.json` checks an mcpServers file, not an rswe.toml.
+    let servers_file = match (&cli.command, &cli.config) {
+        (Command::Mcp(_), Some(path)) if path.extension().is_some_and(|ext| ext == "json") => Some(path.clone()),
+        _ => None,
+    };
+    let config_file = if servers_file.is_some() { None } else { cli.config.as_deref() };
+    let config = Config::load(config_file)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
         Command::Models { json } => models(&config, json).map(|()| 0),
@@ -82,6 +92,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
         }),
         Command::Serve(args) => runtime.block_on(serve::serve(config, args)),
         Command::Doctor => runtime.block_on(doctor::doctor(&config)),
+        Command::Mcp(command) => runtime.block_on(mcp::run(&config, servers_file.as_deref(), command)),
         Command::Bench(command) => runtime.block_on(bench::bench(command)),
     }
 }

@@ -6,6 +6,7 @@ use crate::render::{Mode, Renderer};
 use anyhow::{Context, Result, bail};
 use rswe_agent::{Agent, AgentConfig, LiveEvent, SessionLog, TurnEnd};
 use rswe_llm::Providers;
+use rswe_mcp::McpSession;
 use rswe_protocol::{ContentBlock, EventKind, SessionId, Usage};
 use rswe_sandbox::Sandbox;
 use rswe_store::{NewSession, SessionUpdate, Store};
@@ -78,6 +79,8 @@ pub async fn run(config: &Config, args: RunArgs) -> Result<u8> {
 
     // Everything that can be checked is checked before anything is written.
     let providers = Providers::new(config.providers.clone(), config.catalog()?)?;
+    let mcp_servers = config.mcp_servers()?;
+    let mcp_settings = config.mcp_settings()?;
     let resumed = match &args.resume {
         Some(id) => Some(resume_session(&store, id).await?),
         None => None,
@@ -128,14 +131,18 @@ pub async fn run(config: &Config, args: RunArgs) -> Result<u8> {
         context: config.context.clone(),
         ..AgentConfig::default()
     };
+    let mcp =
+        McpSession::for_workspace(&mcp_servers, sandbox.clone(), mcp_settings, config.mcp.repository_config).await;
     let agent =
-        Agent::new(session_id.clone(), model, rswe_tools::builtin_tools(), sandbox.clone(), log, live, agent_config)?;
+        Agent::new(session_id.clone(), model, rswe_tools::builtin_tools(), sandbox.clone(), log, live, agent_config)?
+            .with_tool_source(Arc::new(mcp.clone()));
 
     let interrupt = CancellationToken::new();
     let handler = spawn_interrupt_handler(store.clone(), session_id.clone(), interrupt.clone());
     let end = agent.run(interrupt).await;
     // A Ctrl-C from now on is no interrupt of the agent.
     handler.abort();
+    mcp.shutdown().await;
     sandbox.shutdown().await;
     renderer.finish();
     let end = end?;

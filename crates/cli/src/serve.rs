@@ -53,6 +53,11 @@ pub async fn serve(config: Config, args: ServeArgs) -> Result<u8> {
         sandbox: sandbox_factory(&config, &data_dir)?,
         clone_timeout: Duration::from_secs(600),
         stop_timeout: Duration::from_secs(30),
+        mcp: rswe_server::McpServiceConfig {
+            servers: config.mcp_servers()?,
+            settings: config.mcp_settings()?,
+            repository_config: config.mcp.repository_config,
+        },
     };
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let server = RunningServer::start(listener, ServerParts { store, providers, service, settings }).await?;

@@ -166,12 +166,14 @@ impl Connection {
                         };
                         handle.kill().await;
                         stderr.drained().await;
-                        let cause = match failed {
-                            Ok(Err(error)) => format!("it did not complete the MCP handshake ({error})"),
+                        let cause = match (failed, exit) {
+                            (Ok(Err(_)), Some(code)) => {
+                                format!("it exited with code {code} before completing the MCP handshake")
+                            }
+                            (Ok(Err(error)), None) => format!("it did not complete the MCP handshake ({error})"),
                             _ => format!("it did not answer the MCP handshake within {} s", timeout.as_secs()),
                         };
-                        let exit = exit.map(|code| format!("; it exited with code {code}")).unwrap_or_default();
-                        return Err(with_stderr(format!("{cause}{exit}"), &stderr.text()));
+                        return Err(with_stderr(cause, &stderr.text()));
                     }
                 }
             }

@@ -231,8 +231,8 @@ impl Inner {
                 let report = connection.death_report().await;
                 let reason = format!("it stopped again after a restart ({report})");
                 self.tell(format!(
-                    "The MCP server `{server}` stopped again after a restart: {report}. The session goes on without \
-                     its tools."
+                    "The MCP server `{server}` stopped again after a restart, so the session goes on without its \
+                     tools: {report}"
                 ));
                 slot.state = State::Failed(reason.clone());
                 slot.tools.clear();
@@ -253,7 +253,7 @@ impl Inner {
             }
             Err(error) => {
                 self.tell(format!(
-                    "The MCP server `{server}` did not start again: {error}. The session goes on without its tools."
+                    "The MCP server `{server}` did not start again, so the session goes on without its tools: {error}"
                 ));
                 slot.state = State::Failed(error.clone());
                 slot.tools.clear();
@@ -279,7 +279,8 @@ impl Inner {
             let report = connection.death_report().await;
             if slot.restarted {
                 notices.push(format!(
-                    "The MCP server `{}` stopped again after a restart: {report}. The session goes on without its tools.",
+                    "The MCP server `{}` stopped again after a restart, so the session goes on without its tools: \
+                     {report}",
                     slot.config.name
                 ));
                 slot.state = State::Failed(report);
@@ -300,9 +301,9 @@ impl Inner {
                     slot.tools = tools;
                 }
                 Err(error) => {
-                    tracing::warn!(server = %slot.config.name, %error, "an MCP server did not start");
+                    tracing::info!(server = %slot.config.name, %error, "an MCP server did not start");
                     notices.push(format!(
-                        "The MCP server `{}` did not start: {error}. The session goes on without its tools.",
+                        "The MCP server `{}` did not start, so the session goes on without its tools: {error}",
                         slot.config.name
                     ));
                     slot.state = State::Failed(error);

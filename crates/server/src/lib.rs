@@ -15,7 +15,10 @@ pub mod ui;
 mod workspace;
 
 pub use bus::{Bus, BusEvent, BusMessage};
-pub use service::{Attachment, CreateSession, NewMessage, SandboxFactory, ServiceConfig, ServiceError, SessionService};
+pub use service::{
+    Attachment, CreateSession, McpServiceConfig, NewMessage, SandboxFactory, ServiceConfig, ServiceError,
+    SessionService,
+};
 
 use axum::Router;
 use rswe_store::Store;

@@ -11,6 +11,7 @@ use crate::workspace;
 use base64::Engine;
 use rswe_agent::{Agent, AgentConfig, LiveEvent, LiveSink, SessionLog, TurnEnd, conversation};
 use rswe_llm::Providers;
+use rswe_mcp::{McpConfig, McpSession, McpSettings};
 use rswe_protocol::{ContentBlock, EventKind, ImageSource, SessionId, SessionStatus};
 use rswe_sandbox::Sandbox;
 use rswe_store::{NewSession, Session, SessionFilter, SessionUpdate, Store, StoreError};
@@ -42,6 +43,18 @@ pub struct ServiceConfig {
     pub clone_timeout: Duration,
     /// How long `stop` and `delete` wait for the agent to reach a safe point.
     pub stop_timeout: Duration,
+    /// The MCP servers sessions get.
+    pub mcp: McpServiceConfig,
+}
+
+/// The MCP servers of every session, started in its sandbox (unless trusted) at its
+/// first step and stopped with the sandbox.
+#[derive(Clone, Default)]
+pub struct McpServiceConfig {
+    pub servers: McpConfig,
+    pub settings: McpSettings,
+    /// Whether a repository's own `.mcp.json` is used.
+    pub repository_config: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,8 +114,22 @@ struct Slot {
     run: Option<RunHandle>,
     /// A message arrived while the task was finishing: run the agent again.
     rerun: bool,
-    sandbox: Option<Arc<dyn Sandbox>>,
+    runtime: Option<Runtime>,
     last_active: Instant,
+}
+
+/// What a session holds while it may work: its sandbox and its MCP servers.
+#[derive(Clone)]
+struct Runtime {
+    sandbox: Arc<dyn Sandbox>,
+    mcp: McpSession,
+}
+
+impl Runtime {
+    async fn release(self) {
+        self.mcp.shutdown().await;
+        self.sandbox.shutdown().await;
+    }
 }
 
 #[derive(Clone)]
@@ -140,7 +167,7 @@ impl Drop for RunGuard {
 
 impl Slot {
     fn new() -> Self {
-        Slot { run: None, rerun: false, sandbox: None, last_active: Instant::now() }
+        Slot { run: None, rerun: false, runtime: None, last_active: Instant::now() }
     }
 }
 
@@ -249,7 +276,7 @@ impl SessionService {
                     queued += 1;
                 }
             }
-            sandboxes += usize::from(slot.sandbox.is_some());
+            sandboxes += usize::from(slot.runtime.is_some());
         }
         (running, queued, sandboxes)
     }
@@ -315,7 +342,7 @@ impl SessionService {
             let names = workspace::stage(&self.session_dir(id), &self.workspace(id), &files)
                 .map_err(|e| ServiceError::Invalid(format!("cannot store the attachments: {e}")))?;
             // A working session gets them now, before it reads the message.
-            let sandbox = self.slots().get(id).and_then(|slot| slot.sandbox.clone());
+            let sandbox = self.slots().get(id).and_then(|slot| slot.runtime.as_ref().map(|r| r.sandbox.clone()));
             if let Some(sandbox) = sandbox {
                 let _delivering = self.inner.delivering.lock().await;
                 workspace::deliver_staged(&self.session_dir(id), sandbox.as_ref())
@@ -362,9 +389,9 @@ impl SessionService {
     pub async fn stop(&self, id: &SessionId, by: Option<String>) -> Result<(), ServiceError> {
         self.interrupt(id, by.clone()).await?;
         self.wait_until_rested(id).await?;
-        let sandbox = self.slots().get_mut(id).and_then(|slot| slot.sandbox.take());
-        if let Some(sandbox) = sandbox {
-            sandbox.shutdown().await;
+        let runtime = self.slots().get_mut(id).and_then(|slot| slot.runtime.take());
+        if let Some(runtime) = runtime {
+            runtime.release().await;
         }
         let reason = by.map(|by| format!("stopped by {by}"));
         let event =
@@ -387,9 +414,9 @@ impl SessionService {
             run.interrupt.cancel();
         }
         self.wait_until_rested(id).await?;
-        let sandbox = self.slots().remove(id).and_then(|slot| slot.sandbox);
-        if let Some(sandbox) = sandbox {
-            sandbox.shutdown().await;
+        let runtime = self.slots().remove(id).and_then(|slot| slot.runtime);
+        if let Some(runtime) = runtime {
+            runtime.release().await;
         }
         self.inner.store.delete_session(id).await?;
         let dir = self.session_dir(id);
@@ -455,19 +482,19 @@ impl SessionService {
                 () = self.inner.closing.cancelled() => return,
                 () = tokio::time::sleep(every) => {}
             }
-            let idle: Vec<(SessionId, Arc<dyn Sandbox>)> = {
+            let idle: Vec<(SessionId, Runtime)> = {
                 let mut slots = self.slots();
                 slots
                     .iter_mut()
                     .filter(|(_, slot)| {
                         slot.run.is_none() && slot.last_active.elapsed() >= self.inner.config.idle_release
                     })
-                    .filter_map(|(id, slot)| slot.sandbox.take().map(|sandbox| (id.clone(), sandbox)))
+                    .filter_map(|(id, slot)| slot.runtime.take().map(|runtime| (id.clone(), runtime)))
                     .collect()
             };
-            for (id, sandbox) in idle {
-                tracing::info!(session = %id, "releasing an idle sandbox");
-                sandbox.shutdown().await;
+            for (id, runtime) in idle {
+                tracing::info!(session = %id, "releasing an idle sandbox and its MCP servers");
+                runtime.release().await;
             }
         }
     }
@@ -483,11 +510,8 @@ impl SessionService {
             self.inner.aborting.cancel();
             let _ = tokio::time::timeout(Duration::from_secs(5), self.inner.tasks.wait()).await;
         }
-        let sandboxes: Vec<Arc<dyn Sandbox>> =
-            self.slots().values_mut().filter_map(|slot| slot.sandbox.take()).collect();
-        for sandbox in sandboxes {
-            sandbox.shutdown().await;
-        }
+        let runtimes: Vec<Runtime> = self.slots().values_mut().filter_map(|slot| slot.runtime.take()).collect();
+        futures::future::join_all(runtimes.into_iter().map(Runtime::release)).await;
     }
 
     fn check_open(&self) -> Result<(), ServiceError> {
@@ -652,7 +676,7 @@ impl SessionService {
                 return Ok(());
             }
         };
-        let sandbox = self.sandbox(id, &session_dir, &workspace)?;
+        let Runtime { sandbox, mcp } = self.runtime(id, &session_dir, &workspace).await?;
         {
             let _delivering = self.inner.delivering.lock().await;
             workspace::deliver_staged(&session_dir, sandbox.as_ref())
@@ -672,7 +696,8 @@ impl SessionService {
             live,
             self.inner.config.agent.clone(),
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .with_tool_source(Arc::new(mcp));
         match agent.run(interrupt.clone()).await.map_err(|e| e.to_string())? {
             TurnEnd::Failed { class, message } => {
                 tracing::info!(session = %id, %class, %message, "the agent stopped on a failure");
@@ -682,15 +707,20 @@ impl SessionService {
         Ok(())
     }
 
-    fn sandbox(&self, id: &SessionId, session_dir: &Path, workspace: &Path) -> Result<Arc<dyn Sandbox>, String> {
-        if let Some(sandbox) = self.slots().get(id).and_then(|slot| slot.sandbox.clone()) {
-            return Ok(sandbox);
+    /// The session's sandbox and MCP servers, made when it has none (the servers start
+    /// at the agent's first step).
+    async fn runtime(&self, id: &SessionId, session_dir: &Path, workspace: &Path) -> Result<Runtime, String> {
+        if let Some(runtime) = self.slots().get(id).and_then(|slot| slot.runtime.clone()) {
+            return Ok(runtime);
         }
         let sandbox = (self.inner.config.sandbox)(id, session_dir, workspace)?;
+        let mcp = &self.inner.config.mcp;
+        let mcp = McpSession::for_workspace(&mcp.servers, sandbox.clone(), mcp.settings, mcp.repository_config).await;
+        let runtime = Runtime { sandbox, mcp };
         if let Some(slot) = self.slots().get_mut(id) {
-            slot.sandbox = Some(sandbox.clone());
+            slot.runtime = Some(runtime.clone());
         }
-        Ok(sandbox)
+        Ok(runtime)
     }
 }
 

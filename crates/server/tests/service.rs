@@ -77,3 +77,62 @@ async fn metrics_can_require_a_key() {
     let health = server.anonymous(reqwest::Method::GET, "/healthz").send().await.unwrap();
     assert_eq!(health.status(), 200);
 }
+
+/// Whether a process is alive (not gone, not a zombie).
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sessions_mcp_servers_start_with_it_and_stop_when_it_rests() {
+    let markers = tempfile::tempdir().unwrap();
+    let servers = rswe_mcp::McpConfig::from_json(
+        &json!({ "mcpServers": { "probe": {
+            "command": rswe_test_support::peers::python(),
+            "args": [rswe_test_support::peers::misbehaving_server(), "ok"],
+            "env": { "MARKER_DIR": markers.path() },
+            "trusted": true,
+        }}})
+        .to_string(),
+        &|_| None,
+    )
+    .unwrap();
+    let options = common::Options {
+        idle_release: Duration::from_millis(300),
+        mcp: rswe_server::McpServiceConfig { servers, ..Default::default() },
+        ..Default::default()
+    };
+    let script = Script::new()
+        .turn(Turn::tool_use("mcp__probe__echo", json!({ "text": "via serve" })))
+        .turn(Turn::text("It echoed."))
+        .turn(Turn::tool_use("mcp__probe__echo", json!({ "text": "once more" })))
+        .turn(Turn::text("Again."));
+    let server = TestServer::start_with(script, options).await;
+    let response = server.post("/api/v1/sessions").json(&json!({ "message": "echo something" })).send().await.unwrap();
+    let id = SessionId::parse(response.json::<Value>().await.unwrap()["id"].as_str().unwrap()).unwrap();
+    wait_status(&server, &id, SessionStatus::Waiting).await;
+    let requests = server.fake.requests();
+    assert!(requests[1].body.to_string().contains("echo: via serve"), "the MCP result reached the model");
+    let first = std::fs::read_to_string(markers.path().join("started")).unwrap();
+
+    // Resting past idle_release: the server is stopped with the sandbox.
+    let mut stopped = false;
+    for _ in 0..400 {
+        if !alive(&first) {
+            stopped = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(stopped, "the MCP server {first} still runs after the session rested");
+
+    // Spoken to again, the session starts it again.
+    let response =
+        server.post(&format!("/api/v1/sessions/{id}/messages")).json(&json!({ "text": "again" })).send().await;
+    assert!(response.unwrap().status().is_success());
+    wait_status(&server, &id, SessionStatus::Waiting).await;
+    assert!(server.fake.requests()[3].body.to_string().contains("echo: once more"));
+    let second = std::fs::read_to_string(markers.path().join("started")).unwrap();
+    assert_ne!(first, second, "a new instance");
+    server.fake.assert_no_violations();
+}

@@ -2,7 +2,7 @@
 
 python misbehaving.py [ok|never-answers|fails-at-start]
 
-Tools: echo, env (the environment's variable names), crash (exits mid-call), hang
+Writes its pid to `<MARKER_DIR>/started` once it runs. Tools: echo, env (the environment's variable names), crash (exits mid-call), hang
 (never answers; writes `<MARKER_DIR>/hang-started` and, when the call is cancelled,
 `<MARKER_DIR>/hang-cancelled`), grow (adds a tool and says the list changed).
 """
@@ -75,4 +75,5 @@ if __name__ == "__main__":
     elif mode == "fails-at-start":
         print("cannot open the database: permission denied", file=sys.stderr, flush=True)
         sys.exit(2)
+    mark("started")
     server.run()

@@ -33,6 +33,8 @@ pub struct Options {
     /// Create an API key at start for [`TestServer::get`] and friends. Without one the
     /// server is as on its first start (`Auth::first_start_token` answers).
     pub create_api_key: bool,
+    /// The MCP servers sessions get.
+    pub mcp: rswe_server::McpServiceConfig,
 }
 
 impl Default for Options {
@@ -42,6 +44,7 @@ impl Default for Options {
             idle_release: Duration::from_secs(600),
             settings: ServerSettings { default_model: MODEL.into(), models: vec![MODEL.into()], ..Default::default() },
             create_api_key: true,
+            mcp: Default::default(),
         }
     }
 }
@@ -168,6 +171,7 @@ pub async fn start_server(fake: &FakeModelServer, root: PathBuf, options: Option
         sandbox,
         clone_timeout: Duration::from_secs(60),
         stop_timeout: Duration::from_secs(20),
+        mcp: options.mcp,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     RunningServer::start(listener, ServerParts { store, providers, service, settings: options.settings }).await.unwrap()
