@@ -191,3 +191,35 @@ fn a_bad_mcp_configuration_is_refused_before_any_work() {
 fn no_sessions(data: &Path) -> bool {
     !data.join("sessions").exists() || std::fs::read_dir(data.join("sessions")).unwrap().next().is_none()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_crashes_or_hangs_costs_the_model_one_tool_error() {
+    let mut slow = misbehaving("ok", json!({}));
+    slow["timeout"] = json!(1);
+    let setup = Setup::new(json!({ "flaky": misbehaving("ok", json!({})), "slow": slow }), "");
+    let fake = FakeModelServer::start(Script::new().turns(vec![
+        tool("mcp__flaky__crash", json!({})),
+        tool("mcp__flaky__echo", json!({"text": "after the crash"})),
+        tool("mcp__slow__hang", json!({})),
+        tool("mcp__slow__echo", json!({"text": "after the hang"})),
+        Turn::text("Survived."),
+    ]))
+    .await;
+    let mut run = setup.rswe(Some(&fake));
+    let output = run.args(["run", "--repo"]).arg(setup.path("project")).arg("break things").output().unwrap();
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(stdout, "Survived.\n");
+
+    let crash = last_result(&fake, 1).to_string();
+    assert!(crash.contains("stopped during the call") && crash.contains("out of cheese"), "{crash}");
+    assert!(last_result(&fake, 2).to_string().contains("echo: after the crash"), "restarted");
+    let hang = last_result(&fake, 3).to_string();
+    assert!(hang.contains("got no answer within 1 s"), "{hang}");
+    assert!(last_result(&fake, 4).to_string().contains("echo: after the hang"));
+    let requests = fake.requests();
+    let body = &requests[1].body;
+    let results = body["messages"].as_array().unwrap().last().unwrap()["content"].clone();
+    assert_eq!(results[0]["is_error"], true, "{results}");
+    fake.assert_no_violations();
+}
