@@ -125,6 +125,8 @@ pub struct Connection {
     process: Option<Box<dyn ProcessHandle>>,
     stderr: Arc<StderrTail>,
     tools_changed: Arc<AtomicBool>,
+    /// A call found the transport broken (an HTTP server that went away).
+    broken: AtomicBool,
     /// `name version` as the server reported it.
     pub server_info: Option<String>,
 }
@@ -209,6 +211,7 @@ impl Connection {
             process,
             stderr,
             tools_changed,
+            broken: AtomicBool::new(false),
             server_info,
         })
     }
@@ -216,7 +219,7 @@ impl Connection {
     /// Whether the server is still there to answer.
     pub fn is_alive(&self) -> bool {
         let exited = self.process.as_ref().is_some_and(|process| process.exit_code().is_some());
-        !exited && !self.peer.is_transport_closed()
+        !exited && !self.broken.load(Ordering::Acquire) && !self.peer.is_transport_closed()
     }
 
     /// Whether the server said its tool list changed since the last listing.
@@ -260,8 +263,16 @@ impl Connection {
         match result {
             Err(_) => Err(CallError::Timeout(timeout)),
             Ok(Ok(result)) => serde_json::to_value(result).map_err(|error| CallError::Failed(error.to_string())),
-            Ok(Err(error)) if !self.is_alive() || matches!(error, rmcp::ServiceError::TransportClosed) => {
-                Err(CallError::Gone(self.death_report().await))
+            Ok(Err(error))
+                if !self.is_alive()
+                    || matches!(error, rmcp::ServiceError::TransportClosed | rmcp::ServiceError::TransportSend(_)) =>
+            {
+                self.broken.store(true, Ordering::Release);
+                let report = match &self.process {
+                    Some(_) => self.death_report().await,
+                    None => format!("the connection failed ({error})"),
+                };
+                Err(CallError::Gone(report))
             }
             Ok(Err(error)) => Err(CallError::Failed(error.to_string())),
         }

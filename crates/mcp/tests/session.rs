@@ -181,6 +181,24 @@ async fn url_servers_answer_over_streamable_http_and_legacy_sse() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_url_server_that_goes_away_is_reconnected_once_then_given_up() {
+    let fixture = Fixture::new();
+    let mut http = HttpPeer::everything("streamableHttp").await;
+    let session = fixture.session(json!({ "web": { "url": http.url("/mcp") } }), settings());
+    assert!(prepare(&session).await.notices.is_empty());
+    http.kill().await;
+
+    let output = call(&session, &fixture.sandbox, "mcp__web__echo", json!({"message": "anyone?"})).await;
+    assert!(output.is_error && output.text_content().contains("stopped during the call"), "{output:?}");
+    let output = call(&session, &fixture.sandbox, "mcp__web__echo", json!({"message": "anyone?"})).await;
+    assert!(output.is_error && output.text_content().contains("could not be started again"), "{output:?}");
+    let sourced = prepare(&session).await;
+    assert!(sourced.tools.is_empty());
+    assert_eq!(sourced.notices.len(), 1, "{:?}", sourced.notices);
+    assert!(sourced.notices[0].contains("`web` did not start again"), "{:?}", sourced.notices);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_time_server_from_pypi_answers() {
     let fixture = Fixture::new();
     let session = fixture.session(json!({ "time": { "command": peers::time_server(), "trusted": true } }), settings());
