@@ -4,8 +4,7 @@ use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use rswe_sandbox::ProcessHandle;
-use tokio::sync::watch;
+use rswe_sandbox::{ExitWatch, ProcessHandle, exit_code_of};
 
 /// How long to wait for a killed process to be reaped.
 const KILL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -14,22 +13,16 @@ const KILL_TIMEOUT: Duration = Duration::from_secs(5);
 /// the handle kills the group.
 pub struct HostProcess {
     pid: Option<u32>,
-    exit: watch::Receiver<Option<i32>>,
+    exit: ExitWatch,
 }
 
 impl HostProcess {
     pub fn watch(mut child: tokio::process::Child) -> HostProcess {
         let pid = child.id();
-        let (sender, exit) = watch::channel(None);
+        let (sender, exit) = ExitWatch::channel();
         tokio::spawn(async move {
-            let code = match child.wait().await {
-                Ok(status) => {
-                    use std::os::unix::process::ExitStatusExt;
-                    status.code().or_else(|| status.signal().map(|signal| 128 + signal)).unwrap_or(-1)
-                }
-                Err(_) => -1,
-            };
-            let _ = sender.send(Some(code));
+            let code = child.wait().await.map(exit_code_of).unwrap_or(-1);
+            sender.send_replace(Some(code));
         });
         HostProcess { pid, exit }
     }
@@ -49,16 +42,11 @@ impl ProcessHandle for HostProcess {
     }
 
     fn exit_code(&self) -> Option<i32> {
-        *self.exit.borrow()
+        self.exit.code()
     }
 
     async fn wait(&self) -> i32 {
-        let mut exit = self.exit.clone();
-        match exit.wait_for(Option::is_some).await {
-            Ok(code) => code.unwrap_or(-1),
-            // The watcher is gone: it only goes after sending.
-            Err(_) => -1,
-        }
+        self.exit.wait().await.unwrap_or(-1)
     }
 
     async fn kill(&self) {
@@ -69,7 +57,7 @@ impl ProcessHandle for HostProcess {
 
 impl Drop for HostProcess {
     fn drop(&mut self) {
-        if self.exit.borrow().is_none() {
+        if self.exit.code().is_none() {
             self.kill_group();
         }
     }

@@ -36,5 +36,5 @@ pub use exec::{
 };
 pub use local::{DEFAULT_ENV_ALLOWLIST, LocalSandbox, LocalSandboxConfig, SandboxMode};
 pub use output::{CapturedOutput, DEFAULT_OUTPUT_HEAD_BYTES, DEFAULT_OUTPUT_TAIL_BYTES};
-pub use process::{ProcessHandle, ProcessRequest, SandboxProcess};
+pub use process::{ExitWatch, ProcessHandle, ProcessRequest, SandboxProcess, exit_code_of};
 pub use sandbox::{DirEntry, Sandbox};

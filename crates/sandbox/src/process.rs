@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
 
 /// A process to start with [`Sandbox::spawn_process`](crate::Sandbox::spawn_process).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -62,4 +63,35 @@ pub trait ProcessHandle: Send + Sync {
 
     /// Kills it with everything it started and returns once they are gone.
     async fn kill(&self);
+}
+
+/// A process's exit code, once the task that waits for it knows it; for implementing
+/// [`ProcessHandle::exit_code`] and [`ProcessHandle::wait`].
+#[derive(Clone, Debug)]
+pub struct ExitWatch(watch::Receiver<Option<i32>>);
+
+impl ExitWatch {
+    /// The watch, and the sender the waiting task records the exit code with.
+    pub fn channel() -> (watch::Sender<Option<i32>>, ExitWatch) {
+        let (sender, receiver) = watch::channel(None);
+        (sender, ExitWatch(receiver))
+    }
+
+    /// `None` while the process runs.
+    pub fn code(&self) -> Option<i32> {
+        *self.0.borrow()
+    }
+
+    /// Waits for the exit code; `None` if the waiting task is gone without one (its
+    /// runtime shut down).
+    pub async fn wait(&self) -> Option<i32> {
+        let mut receiver = self.0.clone();
+        receiver.wait_for(Option::is_some).await.ok().and_then(|code| *code)
+    }
+}
+
+/// The exit code of a process, a signal `n` counted as `128 + n` like a shell does.
+pub fn exit_code_of(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status.code().or_else(|| status.signal().map(|signal| 128 + signal)).unwrap_or(-1)
 }

@@ -1,6 +1,7 @@
 //! Background processes and shutdown, in both isolation modes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod common;
 
 use std::time::{Duration, Instant};
@@ -8,27 +9,6 @@ use std::time::{Duration, Instant};
 use common::{channel_sink, eventually, fixture, processes_running, unique, wait_for_output};
 use rswe_sandbox::{BackgroundRequest, Ended, ExecRequest, Sandbox, SandboxError, SandboxMode};
 use tokio_util::sync::CancellationToken;
-
-macro_rules! in_both_modes {
-    ($($name:ident),* $(,)?) => {
-        mod bubblewrap {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(rswe_sandbox::SandboxMode::Bubblewrap).await;
-                }
-            )*
-        }
-        mod no_isolation {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(rswe_sandbox::SandboxMode::None).await;
-                }
-            )*
-        }
-    };
-}
 
 in_both_modes!(
     a_background_process_runs_until_stopped,

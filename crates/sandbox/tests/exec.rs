@@ -1,6 +1,7 @@
 //! Foreground commands, in both isolation modes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod common;
 
 use std::sync::{Arc, Mutex};
@@ -9,27 +10,6 @@ use std::time::Duration;
 use common::{channel_sink, fixture, processes_running, run, unique, wait_for_output};
 use rswe_sandbox::{Ended, ExecRequest, OutputChunk, OutputSink, OutputStream, Sandbox, SandboxError, SandboxMode};
 use tokio_util::sync::CancellationToken;
-
-macro_rules! in_both_modes {
-    ($($name:ident),* $(,)?) => {
-        mod bubblewrap {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(rswe_sandbox::SandboxMode::Bubblewrap).await;
-                }
-            )*
-        }
-        mod no_isolation {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(rswe_sandbox::SandboxMode::None).await;
-                }
-            )*
-        }
-    };
-}
 
 in_both_modes!(
     exit_code_and_both_streams_are_reported,

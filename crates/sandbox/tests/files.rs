@@ -1,6 +1,7 @@
 //! File operations and their confinement to the workspace, in both isolation modes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod common;
 
 use std::os::unix::fs::symlink;
@@ -8,27 +9,6 @@ use std::path::Path;
 
 use common::{fixture, run};
 use rswe_sandbox::{DirEntry, Sandbox, SandboxError, SandboxMode};
-
-macro_rules! in_both_modes {
-    ($($name:ident),* $(,)?) => {
-        mod bubblewrap {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(rswe_sandbox::SandboxMode::Bubblewrap).await;
-                }
-            )*
-        }
-        mod no_isolation {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(rswe_sandbox::SandboxMode::None).await;
-                }
-            )*
-        }
-    };
-}
 
 in_both_modes!(
     files_round_trip_and_parents_are_created,

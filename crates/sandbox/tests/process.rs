@@ -1,6 +1,7 @@
 //! Long-lived processes over stdio (`spawn_process`), in both isolation modes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod common;
 
 use std::collections::{HashMap, HashSet};
@@ -12,27 +13,6 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufRead
 
 /// Generous: only reached when something is broken.
 const TIMEOUT: Duration = Duration::from_secs(20);
-
-macro_rules! in_both_modes {
-    ($($name:ident),* $(,)?) => {
-        mod bubblewrap {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(rswe_sandbox::SandboxMode::Bubblewrap).await;
-                }
-            )*
-        }
-        mod no_isolation {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(rswe_sandbox::SandboxMode::None).await;
-                }
-            )*
-        }
-    };
-}
 
 in_both_modes!(
     stdin_reaches_the_program_and_both_outputs_come_back,

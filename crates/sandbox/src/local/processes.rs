@@ -98,11 +98,7 @@ pub(crate) async fn kill_marked_until_gone(pattern: MarkerPattern, timeout: Dura
     }
 }
 
-/// The exit code of a process, a signal `n` counted as `128 + n` like a shell does.
-pub(crate) fn exit_code_of(status: std::process::ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    status.code().or_else(|| status.signal().map(|signal| 128 + signal)).unwrap_or(-1)
-}
+pub(crate) use crate::process::exit_code_of;
 
 /// A background process and what is known of it.
 pub(crate) struct BackgroundProcess {

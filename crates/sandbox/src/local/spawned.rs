@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::KILL_TIMEOUT;
 use super::processes::{self, MarkerPattern, Registry, exit_code_of, kill_group};
-use crate::process::ProcessHandle;
+use crate::process::{ExitWatch, ProcessHandle};
 
 /// The handle of a process started by a [`LocalSandbox`](super::LocalSandbox).
 pub(super) struct LocalProcessHandle {
@@ -20,8 +20,8 @@ pub(super) struct LocalProcessHandle {
     marker: String,
     /// Asks the waiting task to kill the process (also cancelled when the sandbox shuts down).
     kill: CancellationToken,
-    /// `Some(exit code)` once the process has ended and what it left behind is gone.
-    exit: watch::Receiver<Option<i32>>,
+    /// The exit code, once the process has ended and what it left behind is gone.
+    exit: ExitWatch,
 }
 
 impl LocalProcessHandle {
@@ -35,7 +35,7 @@ impl LocalProcessHandle {
         kill: CancellationToken,
     ) -> Self {
         let pid = child.id();
-        let (record_exit, exit) = watch::channel(None);
+        let (record_exit, exit) = ExitWatch::channel();
         tokio::spawn(wait_and_clean_up(child, pgid, marker.clone(), registry, kill.clone(), record_exit));
         LocalProcessHandle { pid, pgid, marker, kill, exit }
     }
@@ -82,14 +82,13 @@ impl ProcessHandle for LocalProcessHandle {
     }
 
     fn exit_code(&self) -> Option<i32> {
-        *self.exit.borrow()
+        self.exit.code()
     }
 
     async fn wait(&self) -> i32 {
-        let mut exit = self.exit.clone();
-        match exit.wait_for(Option::is_some).await {
-            Ok(code) => code.unwrap_or(-1),
-            Err(_) => {
+        match self.exit.wait().await {
+            Some(code) => code,
+            None => {
                 // The task was dropped with its runtime; the child went with it (`kill_on_drop`).
                 tracing::warn!(marker = %self.marker, "a sandboxed process is no longer watched");
                 -1

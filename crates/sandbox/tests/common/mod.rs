@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, unused_macros, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,6 +19,29 @@ pub struct Fixture {
     pub secret: PathBuf,
     pub other_session_file: PathBuf,
     pub sandbox: LocalSandbox,
+}
+
+/// Defines each named test (`async fn name(mode: SandboxMode)`) once with bubblewrap and
+/// once without isolation.
+macro_rules! in_both_modes {
+    ($($name:ident),* $(,)?) => {
+        mod bubblewrap {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(rswe_sandbox::SandboxMode::Bubblewrap).await;
+                }
+            )*
+        }
+        mod no_isolation {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(rswe_sandbox::SandboxMode::None).await;
+                }
+            )*
+        }
+    };
 }
 
 pub const SECRET: &str = "sk-test-secret-that-must-not-leak";
