@@ -203,6 +203,10 @@ impl Config {
         if let Some(path) = &self.path {
             config.hidden_paths.push(path.clone());
         }
+        // The MCP server file holds tokens too.
+        if let Some(file) = self.mcp_file() {
+            config.hidden_paths.push(file);
+        }
         config.readonly_paths = self.sandbox.expose.clone();
         if let Some(home) = std::env::var_os("HOME").map(PathBuf::from) {
             for toolchain in [".rustup", ".cargo/bin", ".cargo/registry", ".cargo/git", ".pyenv", ".nvm", ".local/bin"]
@@ -220,12 +224,8 @@ impl Config {
     /// `${VAR}`s are expanded from the environment now, so a missing one is found at start.
     pub fn mcp_servers(&self) -> Result<rswe_mcp::McpConfig> {
         let env = |name: &str| std::env::var(name).ok();
-        let mut servers = match &self.mcp.config {
+        let mut servers = match self.mcp_file() {
             Some(file) => {
-                let file = match (&self.path, file.is_relative()) {
-                    (Some(config), true) => config.parent().unwrap_or(Path::new(".")).join(file),
-                    _ => file.clone(),
-                };
                 rswe_mcp::McpConfig::from_file(&file, &env).with_context(|| format!("in {}", file.display()))?
             }
             None => rswe_mcp::McpConfig::default(),
@@ -233,6 +233,15 @@ impl Config {
         let inline = rswe_mcp::McpConfig::from_toml(&self.mcp.servers, &env).context("in [mcp.servers]")?;
         servers.servers.extend(inline.servers);
         Ok(servers)
+    }
+
+    /// The `mcpServers` file of `[mcp] config`, relative to this config file.
+    fn mcp_file(&self) -> Option<PathBuf> {
+        let file = self.mcp.config.as_ref()?;
+        Some(match (&self.path, file.is_relative()) {
+            (Some(config), true) => config.parent().unwrap_or(Path::new(".")).join(file),
+            _ => file.clone(),
+        })
     }
 
     /// The timeouts of `[mcp]`.

@@ -106,6 +106,7 @@ async fn the_model_calls_mcp_tools_and_reads_their_results() {
         tool("mcp__everything__echo", json!({"message": "from the model"})),
         tool("mcp__everything__get-tiny-image", json!({})),
         tool("mcp__probe__env", json!({})),
+        tool("shell", json!({"command": format!("cat {}", setup.path("mcp.json").display())})),
         Turn::text("The tools answered."),
     ]))
     .await;
@@ -131,6 +132,9 @@ async fn the_model_calls_mcp_tools_and_reads_their_results() {
     let env = last_result(&fake, 3).to_string();
     assert!(env.contains("GIVEN_TOKEN=token-for-the-probe"), "configured env reaches a trusted server: {env}");
     assert!(!env.contains(SECRET) && !env.contains("ANTHROPIC"), "rswe's own secrets do not: {env}");
+
+    let peek = last_result(&fake, 4).to_string();
+    assert!(peek.contains("exit code") && !peek.contains("mcpServers"), "the sandbox cannot read mcp.json: {peek}");
 
     // The server that did not start was reported, once, with its cause.
     let reports: Vec<&str> = stderr.lines().filter(|line| line.contains("`broken` did not start")).collect();

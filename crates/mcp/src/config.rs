@@ -177,6 +177,11 @@ fn parse_server(name: &str, value: &Value, env: &dyn Fn(&str) -> Option<String>)
     let Some(object) = value.as_object() else {
         return Err(error(None, "must be an object".into()));
     };
+    // A server that is off needs none of its variables: they stay as written.
+    let off = matches!(object.get("disabled"), Some(Value::Bool(true)))
+        || matches!(object.get("enabled"), Some(Value::Bool(false)));
+    let keep_as_written = |variable: &str| Some(format!("${{{variable}}}"));
+    let env: &dyn Fn(&str) -> Option<String> = if off { &keep_as_written } else { env };
     let foreign = |key: &String| FOREIGN_FIELDS.contains(&key.as_str());
     if let Some(unknown) = object.keys().find(|key| !KNOWN_FIELDS.contains(&key.as_str()) && !foreign(key)) {
         return Err(error(Some(unknown), format!("unknown field (known: {})", KNOWN_FIELDS.join(", "))));
@@ -247,6 +252,9 @@ fn parse_server(name: &str, value: &Value, env: &dyn Fn(&str) -> Option<String>)
             }
         }
         (Some("stdio"), None, _) => return Err(error(Some("command"), "a stdio server needs a command".into())),
+        (Some(kind @ ("http" | "streamable-http" | "streamableHttp" | "sse")), Some(_), None) => {
+            return Err(error(Some("url"), format!("a server of type {kind:?} needs `url`, not `command`")));
+        }
         (None | Some("http" | "streamable-http" | "streamableHttp" | "sse"), None, Some(url)) => {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(error(Some("url"), format!("{url:?} is not an http:// or https:// URL")));
@@ -293,6 +301,20 @@ fn parse_server(name: &str, value: &Value, env: &dyn Fn(&str) -> Option<String>)
     })
 }
 
+/// A URL as messages and logs show it: without a user name, password or query, which
+/// may hold credentials.
+pub fn shown_url(url: &str) -> String {
+    let Ok(mut parsed) = reqwest::Url::parse(url) else {
+        return url.split(['?', '@']).next().unwrap_or_default().to_string();
+    };
+    let _ = parsed.set_username("");
+    let _ = parsed.set_password(None);
+    if parsed.query().is_some() {
+        parsed.set_query(Some("..."));
+    }
+    parsed.to_string()
+}
+
 /// Replaces `${VAR}` and `${VAR:-default}` from the environment. A variable that is not
 /// set and has no default is an error, so a missing token is found at start-up.
 fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
@@ -315,7 +337,7 @@ fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, St
         match (env(name).filter(|value| !value.is_empty()), default) {
             (Some(value), _) => out.push_str(&value),
             (None, Some(default)) => out.push_str(default),
-            (None, None) => return Err(format!("the environment variable {name} is not set")),
+            (None, None) => return Err(format!("the environment variable {name} is not set (or is empty)")),
         }
         rest = &after[end + 1..];
     }
@@ -427,6 +449,16 @@ mod tests {
     }
 
     #[test]
+    fn a_server_that_is_off_needs_none_of_its_variables() {
+        let config = parse(r#"{"mcpServers": {"a": {"command": "x", "env": {"K": "${MISSING}"}, "disabled": true}}}"#);
+        let config = config.unwrap();
+        assert!(!config.servers["a"].enabled);
+        assert!(matches!(&config.servers["a"].transport, Transport::Stdio { env, .. } if env["K"] == "${MISSING}"));
+        let error = parse(r#"{"mcpServers": {"a": {"type": "http", "command": "x"}}}"#).unwrap_err().to_string();
+        assert_eq!(error, "MCP server `a`, field `url`: a server of type \"http\" needs `url`, not `command`");
+    }
+
+    #[test]
     fn timeouts_are_seconds_and_other_clients_fields_are_tolerated() {
         let config = parse(
             r#"{"mcpServers": {"a": {"command": "x", "timeout": 2.5, "autoApprove": ["echo"], "alwaysAllow": []}}}"#,
@@ -452,6 +484,12 @@ mod tests {
         let bad: toml::Table = toml::from_str("[time]\ncommand = 3\n").unwrap();
         let error = McpConfig::from_toml(&bad, &env).unwrap_err().to_string();
         assert_eq!(error, "MCP server `time`, field `command`: must be a string");
+    }
+
+    #[test]
+    fn urls_are_shown_without_credentials() {
+        assert_eq!(shown_url("https://user:pw@mcp.example.com/mcp?token=abc"), "https://mcp.example.com/mcp?...");
+        assert_eq!(shown_url("http://127.0.0.1:3911/mcp"), "http://127.0.0.1:3911/mcp");
     }
 
     #[test]

@@ -57,8 +57,7 @@ impl ProcessHandle for HostProcess {
 
 impl Drop for HostProcess {
     fn drop(&mut self) {
-        if self.exit.code().is_none() {
-            self.kill_group();
-        }
+        // Even after the leader ended: what it started may still be in its group.
+        self.kill_group();
     }
 }

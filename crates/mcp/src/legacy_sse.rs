@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
+
+use crate::config::shown_url;
 use reqwest::Url;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use rmcp::RoleClient;
@@ -48,9 +50,13 @@ pub async fn connect(
     headers: &BTreeMap<String, String>,
     timeout: Duration,
 ) -> Result<LegacySseTransport, String> {
-    let sse_url = Url::parse(url).map_err(|e| format!("invalid MCP server URL {url:?}: {e}"))?;
+    let sse_url = Url::parse(url).map_err(|e| format!("invalid MCP server URL {:?}: {e}", shown_url(url)))?;
+    // Messages and logs never show credentials in the URL.
+    let shown = shown_url(sse_url.as_str());
     let headers = header_map(headers)?;
     let client = reqwest::Client::builder()
+        // A redirect could carry the headers (credentials) to another host.
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(timeout)
         .tcp_keepalive(TCP_KEEPALIVE)
         .build()
@@ -59,14 +65,14 @@ pub async fn connect(
 
     let request = client.get(sse_url.clone()).headers(headers.clone()).header(ACCEPT, "text/event-stream").send();
     let response = match tokio::time::timeout_at(deadline, request).await {
-        Err(_) => return Err(format!("GET {sse_url}: no response within {timeout:?}")),
-        Ok(Err(e)) => return Err(format!("GET {sse_url} failed: {}", describe(e))),
+        Err(_) => return Err(format!("GET {shown}: no response within {}", seconds(timeout))),
+        Ok(Err(e)) => return Err(format!("GET {shown} failed: {}", describe(e))),
         Ok(Ok(response)) => response,
     };
     let status = response.status();
     if !status.is_success() {
         let detail = tokio::time::timeout_at(deadline, error_detail(response)).await.unwrap_or_default();
-        return Err(format!("GET {sse_url} answered {status}{detail}"));
+        return Err(format!("GET {shown} answered {status}{detail}"));
     }
     // A server that does not speak SSE here would otherwise just time out below, which
     // says much less about what is wrong.
@@ -74,7 +80,7 @@ pub async fn connect(
         && !content_type.to_str().unwrap_or_default().trim_start().starts_with("text/event-stream")
     {
         return Err(format!(
-            "GET {sse_url} answered {status} with content-type {content_type:?}, not an event stream \
+            "GET {shown} answered {status} with content-type {content_type:?}, not an event stream \
              (is this a legacy HTTP+SSE MCP server?)"
         ));
     }
@@ -83,20 +89,21 @@ pub async fn connect(
     let mut parser = SseParser::default();
     let endpoint = tokio::time::timeout_at(deadline, read_endpoint(&mut body, &mut parser))
         .await
-        .map_err(|_| format!("GET {sse_url}: no `endpoint` event within {timeout:?}"))?
-        .map_err(|e| format!("GET {sse_url}: {e}"))?;
+        .map_err(|_| format!("GET {shown}: no `endpoint` event within {}", seconds(timeout)))?
+        .map_err(|e| format!("GET {shown}: {e}"))?;
     let endpoint =
-        sse_url.join(&endpoint).map_err(|e| format!("GET {sse_url}: invalid `endpoint` event {endpoint:?}: {e}"))?;
+        sse_url.join(&endpoint).map_err(|e| format!("GET {shown}: invalid `endpoint` event {endpoint:?}: {e}"))?;
     // The headers may carry credentials: never send them to a host the user did not name.
     if endpoint.origin() != sse_url.origin() {
         return Err(format!(
-            "GET {sse_url}: the server's endpoint {endpoint} is on another origin; refusing to send messages there"
+            "GET {shown}: the server's endpoint {} is on another origin; refusing to send messages there",
+            shown_url(endpoint.as_str())
         ));
     }
-    tracing::debug!(%sse_url, %endpoint, "legacy SSE MCP stream open");
+    tracing::debug!(url = %shown, "legacy SSE MCP stream open");
 
     let (sender, incoming) = mpsc::channel(CHANNEL_CAPACITY);
-    let reader = tokio::spawn(forward_messages(body, parser, sender, sse_url));
+    let reader = tokio::spawn(forward_messages(body, parser, sender, shown));
     Ok(LegacySseTransport { client, endpoint, headers, incoming, reader })
 }
 
@@ -124,6 +131,7 @@ impl Transport<RoleClient> for LegacySseTransport {
         item: TxJsonRpcMessage<RoleClient>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         let endpoint = self.endpoint.clone();
+        let shown = shown_url(endpoint.as_str());
         let request = serde_json::to_vec(&item).map(|body| {
             self.client
                 .post(endpoint.clone())
@@ -133,17 +141,16 @@ impl Transport<RoleClient> for LegacySseTransport {
                 .body(body)
         });
         async move {
-            let request =
-                request.map_err(|e| LegacySseError(format!("cannot encode a message for {endpoint}: {e}")))?;
+            let request = request.map_err(|e| LegacySseError(format!("cannot encode a message for {shown}: {e}")))?;
             // The request timeout covers reading the body too, so all of this is bounded.
             let response =
-                request.send().await.map_err(|e| LegacySseError(format!("POST {endpoint} failed: {}", describe(e))))?;
+                request.send().await.map_err(|e| LegacySseError(format!("POST {shown} failed: {}", describe(e))))?;
             let status = response.status();
             if status.is_success() {
                 return Ok(());
             }
             let detail = error_detail(response).await;
-            Err(LegacySseError(format!("POST {endpoint} answered {status}{detail}")))
+            Err(LegacySseError(format!("POST {shown} answered {status}{detail}")))
         }
     }
 
@@ -194,7 +201,7 @@ async fn forward_messages(
     mut body: impl Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin,
     mut parser: SseParser,
     sender: mpsc::Sender<RxJsonRpcMessage<RoleClient>>,
-    sse_url: Url,
+    shown: String,
 ) {
     while let Some(chunk) = body.next().await {
         let events = match chunk {
@@ -204,13 +211,13 @@ async fn forward_messages(
         let events = match events {
             Ok(events) => events,
             Err(e) => {
-                tracing::warn!(%sse_url, "legacy SSE stream: {e}");
+                tracing::warn!(url = %shown, "legacy SSE stream: {e}");
                 return;
             }
         };
         for event in events {
             if event.event != "message" {
-                tracing::debug!(%sse_url, event = %event.event, "legacy SSE event ignored");
+                tracing::debug!(url = %shown, event = %event.event, "legacy SSE event ignored");
                 continue;
             }
             match serde_json::from_str(&event.data) {
@@ -221,11 +228,11 @@ async fn forward_messages(
                 }
                 // One bad message should not end the session; its request, if any, will
                 // fail on rmcp's own timeout.
-                Err(e) => tracing::warn!(%sse_url, "legacy SSE message skipped, not JSON-RPC: {e}"),
+                Err(e) => tracing::warn!(url = %shown, "legacy SSE message skipped, not JSON-RPC: {e}"),
             }
         }
     }
-    tracing::info!(%sse_url, "legacy SSE stream ended");
+    tracing::info!(url = %shown, "legacy SSE stream ended");
 }
 
 /// One dispatched server-sent event; `event` is `message` when the server named none.
@@ -324,6 +331,14 @@ fn describe(error: reqwest::Error) -> String {
     message
 }
 
+/// Bytes of an error body read at the most.
+const MAX_ERROR_BODY_BYTES: usize = 4096;
+
+/// A duration as people read it: `30 s`, `0.5 s`.
+fn seconds(duration: Duration) -> String {
+    format!("{} s", duration.as_secs_f64())
+}
+
 /// `: <body>` (shortened, on one line) from an error response, for the error message;
 /// nothing for an empty body or an HTML page, which is more noise than detail.
 async fn error_detail(response: reqwest::Response) -> String {
@@ -335,7 +350,17 @@ async fn error_detail(response: reqwest::Response) -> String {
     if is_html {
         return String::new();
     }
-    let body = response.text().await.unwrap_or_default();
+    // Only the start of the body: a server could send without end.
+    let mut bytes = Vec::new();
+    let mut stream = Box::pin(response.bytes_stream());
+    while bytes.len() < MAX_ERROR_BODY_BYTES {
+        match stream.next().await {
+            Some(Ok(chunk)) => bytes.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    bytes.truncate(MAX_ERROR_BODY_BYTES);
+    let body = String::from_utf8_lossy(&bytes);
     let body = body.split_whitespace().collect::<Vec<_>>().join(" ");
     match body.char_indices().nth(MAX_QUOTED_BODY) {
         _ if body.is_empty() => String::new(),

@@ -42,6 +42,7 @@ pub fn tool_output(result: &Value) -> ToolOutput {
         };
         content.push(part);
     }
+    let mut content = merge_texts(content);
     let has_text = content.iter().any(|part| matches!(part, ToolResultContent::Text { text } if !text.is_empty()));
     if let Some(structured) = result.get("structuredContent").filter(|value| !value.is_null())
         && !has_text
@@ -49,6 +50,22 @@ pub fn tool_output(result: &Value) -> ToolOutput {
         content.push(text(&structured.to_string()));
     }
     ToolOutput { content, is_error: result.get("isError").and_then(Value::as_bool).unwrap_or(false), effects: vec![] }
+}
+
+/// Consecutive text parts as one, so that the result is bounded as a whole (and, with at
+/// most [`MAX_IMAGES`] images, has at most `2 × MAX_IMAGES + 1` parts).
+fn merge_texts(content: Vec<ToolResultContent>) -> Vec<ToolResultContent> {
+    let mut merged: Vec<ToolResultContent> = Vec::new();
+    for part in content {
+        match (merged.last_mut(), part) {
+            (Some(ToolResultContent::Text { text: previous }), ToolResultContent::Text { text }) => {
+                previous.push('\n');
+                previous.push_str(&text);
+            }
+            (_, part) => merged.push(part),
+        }
+    }
+    merged
 }
 
 fn str_field<'a>(value: &'a Value, field: &str) -> Option<&'a str> {
@@ -129,13 +146,31 @@ mod tests {
                 ToolResultContent::Image { source } => format!("<{}>", source.media_type),
             })
             .collect();
+        assert_eq!(texts.len(), 3, "text runs are merged: {texts:?}");
         assert_eq!(texts[0], "sum is 3");
         assert_eq!(texts[1], "<image/png>");
-        assert_eq!(texts[2], "[resource test://static/1 (text/plain)]\nhello");
-        assert_eq!(texts[3], "[resource test://blob (application/octet-stream)]: 3 bytes of binary data, not shown");
-        assert_eq!(texts[4], "[resource link: a.txt <file:///a.txt> — a file]");
-        assert_eq!(texts[5], "[audio (audio/wav, 3 bytes): not shown]");
-        assert!(texts[6].starts_with("[image/png image the server sent is not valid base64"), "{}", texts[6]);
+        let rest: Vec<&str> = texts[2].lines().collect();
+        assert_eq!(rest[0], "[resource test://static/1 (text/plain)]");
+        assert_eq!(rest[1], "hello");
+        assert_eq!(rest[2], "[resource test://blob (application/octet-stream)]: 3 bytes of binary data, not shown");
+        assert_eq!(rest[3], "[resource link: a.txt <file:///a.txt> — a file]");
+        assert_eq!(rest[4], "[audio (audio/wav, 3 bytes): not shown]");
+        assert!(rest[5].starts_with("[image/png image the server sent is not valid base64"), "{}", rest[5]);
+    }
+
+    #[test]
+    fn a_result_of_many_parts_is_bounded() {
+        let blocks: Vec<Value> = (0..50_000)
+            .flat_map(|i| {
+                [
+                    json!({"type": "text", "text": format!("line {i}")}),
+                    json!({"type": "image", "data": PIXEL, "mimeType": "image/png"}),
+                ]
+            })
+            .collect();
+        let output = tool_output(&json!({ "content": blocks }));
+        assert_eq!(output.content.len(), 2 * MAX_IMAGES + 1);
+        assert!(output.text_content().ends_with("the result had more than 8 images]"));
     }
 
     #[test]

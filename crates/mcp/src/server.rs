@@ -15,15 +15,21 @@ use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ServerConfig, Transport};
+use crate::config::{ServerConfig, Transport, shown_url};
 use crate::legacy_sse;
 
 /// Bytes of a server's stderr kept for error reports.
 const STDERR_TAIL_BYTES: usize = 4096;
 /// How long to wait for a failed server's last words on stderr.
 const STDERR_DRAIN: Duration = Duration::from_secs(2);
-/// How long to wait for `tools/list`.
+/// How long a stopped server may take to exit by itself.
+const EXIT_GRACE: Duration = Duration::from_millis(500);
+/// How long to wait for `tools/list`, all pages.
 const LIST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pages of `tools/list` read at the most.
+const MAX_LIST_PAGES: usize = 20;
+/// Tools read from one server at the most (fewer are offered to the model).
+pub const MAX_LISTED_TOOLS: usize = 1000;
 
 /// Host variables a trusted server inherits; anything else (model keys, tokens) reaches
 /// it only through its configured `env`.
@@ -187,7 +193,10 @@ impl Connection {
                         tracing::debug!(server = %config.name, %error, "Streamable HTTP failed; trying the legacy SSE transport");
                         let handler = Handler { tools_changed: tools_changed.clone() };
                         serve_legacy(handler, url, headers, timeout).await.map_err(|legacy| {
-                            format!("{url} did not answer as an MCP server: {error} (and over legacy SSE: {legacy})")
+                            format!(
+                                "{} did not answer as an MCP server: {error} (and over legacy SSE: {legacy})",
+                                shown_url(url)
+                            )
                         })?
                     }
                     Err(_) => {
@@ -227,23 +236,47 @@ impl Connection {
         self.tools_changed.load(Ordering::Acquire)
     }
 
-    /// Every tool, all pages.
+    /// Every tool, page after page, within bounds: a server cannot make rswe page forever
+    /// or hold an unbounded list. A failed listing leaves a pending change pending.
     pub async fn list_tools(&self) -> Result<Vec<ListedTool>, String> {
-        self.tools_changed.store(false, Ordering::Release);
-        let tools = match tokio::time::timeout(LIST_TIMEOUT, self.peer.list_all_tools()).await {
-            Ok(Ok(tools)) => tools,
-            Ok(Err(error)) => return Err(format!("tools/list failed: {error}")),
-            Err(_) => return Err(format!("tools/list got no answer within {} s", LIST_TIMEOUT.as_secs())),
+        let pending = self.tools_changed.swap(false, Ordering::AcqRel);
+        let listed = tokio::time::timeout(LIST_TIMEOUT, self.list_pages()).await;
+        let listed = match listed {
+            Ok(result) => result,
+            Err(_) => Err(format!("tools/list got no answer within {} s", LIST_TIMEOUT.as_secs())),
         };
-        Ok(tools
-            .into_iter()
-            .map(|tool| ListedTool {
-                name: tool.name.to_string(),
-                description: tool.description.map(|text| text.to_string()),
-                title: tool.title,
-                input_schema: tool.input_schema.as_ref().clone(),
-            })
-            .collect())
+        if listed.is_err() && pending {
+            self.tools_changed.store(true, Ordering::Release);
+        }
+        listed
+    }
+
+    async fn list_pages(&self) -> Result<Vec<ListedTool>, String> {
+        let mut tools = Vec::new();
+        let mut cursors = std::collections::HashSet::new();
+        let mut params = None;
+        for _ in 0..MAX_LIST_PAGES {
+            let page = self.peer.list_tools(params).await.map_err(|error| format!("tools/list failed: {error}"))?;
+            for tool in page.tools {
+                if tools.len() >= MAX_LISTED_TOOLS {
+                    return Ok(tools);
+                }
+                tools.push(ListedTool {
+                    name: tool.name.to_string(),
+                    description: tool.description.map(|text| text.to_string()),
+                    title: tool.title,
+                    input_schema: tool.input_schema.as_ref().clone(),
+                });
+            }
+            match page.next_cursor {
+                Some(cursor) if cursors.insert(cursor.clone()) => {
+                    params = Some(rmcp::model::PaginatedRequestParams::default().with_cursor(Some(cursor)));
+                }
+                // The last page, or a cursor seen before (a loop).
+                _ => return Ok(tools),
+            }
+        }
+        Ok(tools)
     }
 
     /// Calls a tool. The call is cancelled on the server (`notifications/cancelled`) when
@@ -304,6 +337,8 @@ impl Connection {
             tracing::warn!(server = %self.name, "the MCP client did not stop in time");
         }
         if let Some(process) = &self.process {
+            // Its stdin is closed: a moment to exit on its own, then the signal.
+            let _ = tokio::time::timeout(EXIT_GRACE, process.wait()).await;
             process.kill().await;
         }
         tracing::debug!(server = %self.name, "MCP server stopped");
@@ -343,7 +378,7 @@ async fn serve_legacy(
     let transport = legacy_sse::connect(url, headers, timeout).await?;
     match tokio::time::timeout(timeout, handler.serve(transport)).await {
         Ok(result) => result.map_err(|error| error.to_string()),
-        Err(_) => Err(format!("{url} did not answer the MCP handshake within {} s", timeout.as_secs())),
+        Err(_) => Err(format!("{} did not answer the MCP handshake within {} s", shown_url(url), timeout.as_secs())),
     }
 }
 

@@ -79,7 +79,7 @@ async fn call_with(
     input: Value,
     cancel: CancellationToken,
 ) -> ToolOutput {
-    let tools = session.tools().await;
+    let tools = session.tools();
     let tool =
         tools.iter().find(|tool| tool.name() == name).unwrap_or_else(|| panic!("no {name} in {:?}", names(&tools)));
     let context = ToolContext {
@@ -333,7 +333,7 @@ async fn a_repository_mcp_json_is_used_only_when_allowed_and_only_in_the_sandbox
     let operator = McpConfig::default();
 
     let off = McpSession::for_workspace(&operator, fixture.sandbox.clone(), settings(), false).await;
-    assert!(off.is_empty().await);
+    assert!(off.is_empty());
 
     let on = McpSession::for_workspace(&operator, fixture.sandbox.clone(), settings(), true).await;
     let sourced = prepare(&on).await;
