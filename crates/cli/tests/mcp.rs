@@ -163,9 +163,12 @@ fn mcp_list_starts_each_server_and_explains_each_failure() {
     assert!(stdout.contains("off  http: http://127.0.0.1:9/mcp\n  disabled"), "{stdout}");
     assert!(stdout.contains("1 of 2 enabled servers started; 1 could not be used."), "{stdout}");
 
-    // An mcpServers file given directly, as JSON.
+    // An mcpServers file given directly, as JSON. (Trusted: without rswe.toml, the
+    // checkout may be invisible in the sandbox, under /tmp or the home directory.)
     let file = setup.path("only.json");
-    std::fs::write(&file, json!({ "mcpServers": { "everything": everything() } }).to_string()).unwrap();
+    let mut server = everything();
+    server["trusted"] = json!(true);
+    std::fs::write(&file, json!({ "mcpServers": { "everything": server } }).to_string()).unwrap();
     let mut list = setup.rswe(None);
     let output =
         list.env_remove("RSWE_CONFIG").args(["mcp", "list", "--json", "--config"]).arg(&file).output().unwrap();
