@@ -19,6 +19,8 @@ pub struct Config {
     pub server: ServerSection,
     /// Tool servers: see "Tools from MCP servers" in the README.
     pub mcp: McpSection,
+    /// The Slack channel: see docs/slack.md.
+    pub slack: SlackSection,
     /// How the context is managed: see docs/context-economy.md.
     pub context: rswe_agent::context::EconomySettings,
     /// Where sessions and the database live (default: RSWE_DATA_DIR, else
@@ -128,6 +130,40 @@ impl Default for McpSection {
             repository_config: false,
             startup_timeout_secs: 30,
             tool_timeout_secs: 120,
+        }
+    }
+}
+
+/// `[slack]`: the Slack app (environment variables win over the file).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlackSection {
+    /// SLACK_BOT_TOKEN (`xoxb-…`).
+    pub bot_token: Option<String>,
+    /// SLACK_SIGNING_SECRET: takes events at `POST /slack/events`.
+    pub signing_secret: Option<String>,
+    /// SLACK_APP_TOKEN (`xapp-…`): takes events over Socket Mode, no public URL needed.
+    pub app_token: Option<String>,
+    /// SLACK_API_URL, for a proxy.
+    pub api_url: Option<String>,
+    /// ADMIN_USER_ID_LIST: Slack user ids who may use rswe and approve others.
+    pub admins: Vec<String>,
+    /// The repository sessions started from Slack work on.
+    pub repository: Option<String>,
+    /// The largest attachment fetched from Slack, in megabytes.
+    pub max_file_mb: usize,
+}
+
+impl Default for SlackSection {
+    fn default() -> Self {
+        SlackSection {
+            bot_token: None,
+            signing_secret: None,
+            app_token: None,
+            api_url: None,
+            admins: Vec::new(),
+            repository: None,
+            max_file_mb: 20,
         }
     }
 }
@@ -253,6 +289,42 @@ impl Config {
             startup_timeout: std::time::Duration::from_secs(self.mcp.startup_timeout_secs),
             call_timeout: std::time::Duration::from_secs(self.mcp.tool_timeout_secs),
         })
+    }
+
+    /// The Slack channel's settings, `None` when Slack is not configured (no bot token).
+    pub fn slack_settings(&self) -> Result<Option<rswe_server::slack::SlackSettings>> {
+        let env = |name: &str| std::env::var(name).ok().map(|value| value.trim().to_string()).filter(|v| !v.is_empty());
+        let slack = &self.slack;
+        let bot_token = env("SLACK_BOT_TOKEN").or_else(|| slack.bot_token.clone());
+        let signing_secret = env("SLACK_SIGNING_SECRET").or_else(|| slack.signing_secret.clone());
+        let app_token = env("SLACK_APP_TOKEN").or_else(|| slack.app_token.clone());
+        let Some(bot_token) = bot_token else {
+            if signing_secret.is_some() || app_token.is_some() {
+                bail!("Slack: SLACK_BOT_TOKEN (the app's xoxb- bot token) is not set; see docs/slack.md");
+            }
+            return Ok(None);
+        };
+        if signing_secret.is_none() && app_token.is_none() {
+            bail!(
+                "Slack: set SLACK_SIGNING_SECRET (events at /slack/events) or SLACK_APP_TOKEN (Socket Mode, no public \
+                 URL needed) beside SLACK_BOT_TOKEN; see docs/slack.md"
+            );
+        }
+        let admins = match env("ADMIN_USER_ID_LIST") {
+            Some(list) => list.split(',').map(|id| id.trim().to_string()).filter(|id| !id.is_empty()).collect(),
+            None => slack.admins.clone(),
+        };
+        Ok(Some(rswe_server::slack::SlackSettings {
+            api_url: env("SLACK_API_URL")
+                .or_else(|| slack.api_url.clone())
+                .unwrap_or_else(|| rswe_slack::api::DEFAULT_API_URL.to_string()),
+            bot_token,
+            signing_secret,
+            app_token,
+            admins,
+            repository: slack.repository.clone(),
+            max_file_bytes: slack.max_file_mb.max(1) * 1024 * 1024,
+        }))
     }
 
     /// The built-in catalog with this file's `[[models]]` applied.

@@ -106,6 +106,34 @@ pub async fn doctor(config: &Config) -> Result<u8> {
         report.warn("repository .mcp.json", "used: repositories' own stdio servers run in the sandbox");
     }
 
+    println!("Slack");
+    match config.slack_settings() {
+        Ok(None) => report.ok("Slack", "not configured (docs/slack.md)"),
+        Ok(Some(slack)) => {
+            match rswe_slack::api::SlackApi::new(&slack.api_url, &slack.bot_token) {
+                Ok(api) => match api.auth_test().await {
+                    Ok(bot) => {
+                        report.ok("bot token", &format!("accepted: the bot is {} in team {}", bot.user_id, bot.team_id))
+                    }
+                    Err(error) => report.fail("bot token", &error.to_string()),
+                },
+                Err(error) => report.fail("bot token", &error.to_string()),
+            }
+            let mode = match (&slack.app_token, &slack.signing_secret) {
+                (Some(_), Some(_)) => "Socket Mode and the Events API",
+                (Some(_), None) => "Socket Mode",
+                _ => "the Events API (POST /slack/events)",
+            };
+            report.ok("intake", mode);
+            if slack.admins.is_empty() {
+                report.warn("admins", "ADMIN_USER_ID_LIST is empty: everyone in the workspace can use the agent");
+            } else {
+                report.ok("admins", &slack.admins.join(", "));
+            }
+        }
+        Err(error) => report.fail("Slack", &format!("{error:#}")),
+    }
+
     println!("storage");
     let data_dir = config.data_dir();
     let probe = data_dir.join(".rswe-doctor-probe");

@@ -60,8 +60,21 @@ pub async fn serve(config: Config, args: ServeArgs) -> Result<u8> {
         },
     };
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
-    let server = RunningServer::start(listener, ServerParts { store, providers, service, settings }).await?;
+    let server = RunningServer::start(
+        listener,
+        ServerParts { store, providers, service, settings, slack: config.slack_settings()? },
+    )
+    .await?;
     eprintln!("rswe is serving on http://{addr} (data in {})", data_dir.display());
+    if let Some(slack) = &server.state.slack {
+        eprintln!("{}", slack.describe());
+        if config.slack_settings()?.is_some_and(|slack| slack.admins.is_empty()) {
+            eprintln!(
+                "warning: Slack: ADMIN_USER_ID_LIST is empty, so everyone in the workspace can use the agent (see \
+                 docs/slack.md)"
+            );
+        }
+    }
     if server.resumed > 0 {
         eprintln!("resumed {} session(s) that were working", server.resumed);
     }

@@ -497,3 +497,38 @@ async fn sigterm_lets_the_working_step_finish_before_exiting() {
     assert!(format!("{events:?}").contains("released"), "the command ran to its end");
     assert_eq!(fake.requests().len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_is_set_up_from_the_config_and_says_how_it_is_reached() {
+    let slack = rswe_test_support::slack::FakeSlack::start().await;
+    let fake = FakeModelServer::start(Script::new()).await;
+    let config = format!(
+        "[slack]\nbot_token = \"{}\"\nsigning_secret = \"s3cret\"\napi_url = \"{}\"\n",
+        slack.bot_token(),
+        slack.api_url()
+    );
+    let env = Env::new(&config);
+    let key = env.create_key(&fake);
+    let server = env.serve(&fake, &key);
+    let mut said = String::new();
+    for _ in 0..400 {
+        said = server.stderr.lock().unwrap().clone();
+        if said.contains("everyone in the workspace") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let expected =
+        format!("Slack: connected as <@U0BOT>, taking events over the Events API at {}/slack/events", server.url);
+    assert!(said.contains(&expected), "{said}");
+    assert!(said.contains("warning: Slack: ADMIN_USER_ID_LIST is empty"), "{said}");
+    assert_eq!(slack.calls_to("auth.test").len(), 1, "the token was checked at start");
+
+    // Without a way for events to arrive, it refuses to start, and says what to set.
+    let half =
+        Env::new(&format!("[slack]\nbot_token = \"{}\"\napi_url = \"{}\"\n", slack.bot_token(), slack.api_url()));
+    let output = half.command(&fake).args(["serve", "--listen", "127.0.0.1:0"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("set SLACK_SIGNING_SECRET") && stderr.contains("SLACK_APP_TOKEN"), "{stderr}");
+}

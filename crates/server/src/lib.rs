@@ -11,6 +11,7 @@ pub mod auth;
 pub mod bus;
 pub mod metrics;
 pub mod service;
+pub mod slack;
 pub mod ui;
 mod workspace;
 
@@ -68,6 +69,8 @@ pub struct AppState {
     pub auth: Arc<auth::Auth>,
     pub metrics: Arc<metrics::Metrics>,
     pub settings: Arc<ServerSettings>,
+    /// The Slack channel, when Slack is configured.
+    pub slack: Option<slack::SlackChannel>,
 }
 
 /// The whole HTTP surface: the API, the web UI, health and metrics.
@@ -77,6 +80,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router(&state))
         .merge(ui::router(&state))
         .merge(metrics::router(&state))
+        .route("/slack/events", axum::routing::post(slack::events))
         .layer(axum::extract::DefaultBodyLimit::max(state.settings.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track_http))
         .with_state(state)
@@ -88,6 +92,8 @@ pub struct ServerParts {
     pub providers: rswe_llm::Providers,
     pub service: ServiceConfig,
     pub settings: ServerSettings,
+    /// Slack, when configured.
+    pub slack: Option<slack::SlackSettings>,
 }
 
 /// A server listening and working. [`RunningServer::shutdown`] ends it gracefully.
@@ -107,12 +113,21 @@ impl RunningServer {
         let bus = Bus::new();
         let service = SessionService::new(parts.store.clone(), parts.providers, parts.service, bus.clone());
         let settings = Arc::new(parts.settings);
+        let slack = match parts.slack {
+            Some(slack) => Some(
+                slack::SlackChannel::start(slack, service.clone(), settings.public_url.clone(), service.closing())
+                    .await
+                    .map_err(|e| ServiceError::Invalid(e.to_string()))?,
+            ),
+            None => None,
+        };
         let state = AppState {
             service: service.clone(),
             store: parts.store.clone(),
             auth: Arc::new(auth::Auth::new(parts.store, &settings)),
             metrics: Arc::new(metrics::Metrics::new()),
             settings,
+            slack,
         };
         tokio::spawn(state.metrics.clone().follow(bus.subscribe(), service.closing()));
         let sweeper = service.clone();

@@ -14,6 +14,7 @@ mod keys;
 mod location;
 mod session;
 mod session_log;
+mod slack;
 mod store;
 mod usage;
 
@@ -21,6 +22,7 @@ pub use error::StoreError;
 pub use keys::{ApiKey, NewWebSession, WebSession};
 pub use location::data_dir;
 pub use session::{NewSession, Session, SessionCursor, SessionFilter, SessionPage, SessionUpdate};
+pub use slack::{SlackInboxItem, SlackThread};
 pub use store::Store;
 pub use usage::{DayUsage, ModelUsage, SessionPeriodUsage, SessionUsage, UsageTotals};
 

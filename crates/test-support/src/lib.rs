@@ -27,6 +27,7 @@ pub mod peers;
 mod prompt;
 mod script;
 mod server;
+pub mod slack;
 
 pub use prompt::{CACHE_LOOKBACK_BLOCKS, OPENAI_CACHE_MIN_TOKENS, block_tokens};
 pub use script::{

@@ -35,6 +35,8 @@ pub struct Options {
     pub create_api_key: bool,
     /// The MCP servers sessions get.
     pub mcp: rswe_server::McpServiceConfig,
+    /// Slack, when a test talks to a fake Slack.
+    pub slack: Option<rswe_server::slack::SlackSettings>,
 }
 
 impl Default for Options {
@@ -45,6 +47,7 @@ impl Default for Options {
             settings: ServerSettings { default_model: MODEL.into(), models: vec![MODEL.into()], ..Default::default() },
             create_api_key: true,
             mcp: Default::default(),
+            slack: None,
         }
     }
 }
@@ -174,5 +177,10 @@ pub async fn start_server(fake: &FakeModelServer, root: PathBuf, options: Option
         mcp: options.mcp,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    RunningServer::start(listener, ServerParts { store, providers, service, settings: options.settings }).await.unwrap()
+    RunningServer::start(
+        listener,
+        ServerParts { store, providers, service, settings: options.settings, slack: options.slack },
+    )
+    .await
+    .unwrap()
 }
