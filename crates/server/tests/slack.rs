@@ -278,3 +278,41 @@ async fn a_failing_slack_never_stops_the_session_and_is_caught_up_later() {
         .unwrap();
     posted(&slack, "9.1", "The answer, once Slack is back.").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_mode_takes_a_mention_and_acknowledges_it() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let slack = FakeSlack::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    slack.set_socket_url(format!("ws://{}/socket", listener.local_addr().unwrap()));
+    let (acks_sender, mut acks) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut socket = tokio_tungstenite::accept_async(stream).await.unwrap();
+        let hello = json!({"type": "hello", "num_connections": 1});
+        socket.send(Message::text(hello.to_string())).await.unwrap();
+        let envelope = json!({"envelope_id": "env-1", "type": "events_api", "accepts_response_payload": false,
+            "payload": callback("Ev1", mention("U1", "10.1", "answer over the socket"))});
+        socket.send(Message::text(envelope.to_string())).await.unwrap();
+        while let Some(Ok(message)) = socket.next().await {
+            if let Message::Text(text) = message {
+                let _ = acks_sender.send(text.to_string());
+            }
+        }
+    });
+    let mut settings = settings(&slack, &[]);
+    settings.signing_secret = None;
+    settings.app_token = Some(slack.app_token().to_string());
+    let script = Script::new().turn(Turn::text("Answered over the socket."));
+    let server = TestServer::start_with(script, Options { slack: Some(settings), ..Default::default() }).await;
+
+    let ack = tokio::time::timeout(WAIT, acks.recv()).await.unwrap().unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&ack).unwrap()["envelope_id"], "env-1");
+    posted(&slack, "10.1", "Answered over the socket.").await;
+    assert_eq!(sessions(&server).await.len(), 1);
+    // Without a signing secret, the Events API endpoint is closed.
+    let refused = post_signed(&server, &callback("Ev9", mention("U1", "11.1", "x")), now(), &[]).await;
+    assert_eq!(refused.status(), 404);
+}
