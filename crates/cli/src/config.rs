@@ -135,7 +135,7 @@ impl Default for McpSection {
 }
 
 /// `[slack]`: the Slack app (environment variables win over the file).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SlackSection {
     /// SLACK_BOT_TOKEN (`xoxb-…`).
@@ -152,6 +152,20 @@ pub struct SlackSection {
     pub repository: Option<String>,
     /// The largest attachment fetched from Slack, in megabytes.
     pub max_file_mb: usize,
+}
+
+impl std::fmt::Debug for SlackSection {
+    /// Without the tokens and the secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlackSection")
+            .field("bot_token", &self.bot_token.as_ref().map(|_| "…"))
+            .field("signing_secret", &self.signing_secret.as_ref().map(|_| "…"))
+            .field("app_token", &self.app_token.as_ref().map(|_| "…"))
+            .field("api_url", &self.api_url)
+            .field("admins", &self.admins)
+            .field("repository", &self.repository)
+            .finish()
+    }
 }
 
 impl Default for SlackSection {
@@ -295,9 +309,12 @@ impl Config {
     pub fn slack_settings(&self) -> Result<Option<rswe_server::slack::SlackSettings>> {
         let env = |name: &str| std::env::var(name).ok().map(|value| value.trim().to_string()).filter(|v| !v.is_empty());
         let slack = &self.slack;
-        let bot_token = env("SLACK_BOT_TOKEN").or_else(|| slack.bot_token.clone());
-        let signing_secret = env("SLACK_SIGNING_SECRET").or_else(|| slack.signing_secret.clone());
-        let app_token = env("SLACK_APP_TOKEN").or_else(|| slack.app_token.clone());
+        let bot_token = env("SLACK_BOT_TOKEN");
+        let from_file =
+            |value: &Option<String>| value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+        let bot_token = bot_token.or_else(|| from_file(&slack.bot_token));
+        let signing_secret = env("SLACK_SIGNING_SECRET").or_else(|| from_file(&slack.signing_secret));
+        let app_token = env("SLACK_APP_TOKEN").or_else(|| from_file(&slack.app_token));
         let Some(bot_token) = bot_token else {
             if signing_secret.is_some() || app_token.is_some() {
                 bail!("Slack: SLACK_BOT_TOKEN (the app's xoxb- bot token) is not set; see docs/slack.md");
@@ -311,8 +328,8 @@ impl Config {
             );
         }
         let admins = match env("ADMIN_USER_ID_LIST") {
-            Some(list) => list.split(',').map(|id| id.trim().to_string()).filter(|id| !id.is_empty()).collect(),
-            None => slack.admins.clone(),
+            Some(list) => list.split([',', ' ', '\t']).filter(|id| !id.is_empty()).map(str::to_string).collect(),
+            None => slack.admins.iter().map(|id| id.trim().to_string()).filter(|id| !id.is_empty()).collect(),
         };
         Ok(Some(rswe_server::slack::SlackSettings {
             api_url: env("SLACK_API_URL")

@@ -205,7 +205,8 @@ async fn thread_commands_files_and_take_over() {
         .turn(Response::new().tool_use("shell", json!({"command": "printf 'report body' > report.txt"})))
         .turn(Response::new().tool_use("send_file", json!({"path": "report.txt", "message": "Here is the report."})))
         .turn(Turn::text("Report sent."))
-        .turn(Turn::text("Web session answer."));
+        .turn(Turn::text("Web session answer."))
+        .turn(Response::new().tool_use("shell", json!({"command": WAIT_FOR_GO})));
     let server = start(script, &slack, &[]).await;
 
     // A person's attachment lands in the workspace.
@@ -235,21 +236,59 @@ async fn thread_commands_files_and_take_over() {
     let transcript = String::from_utf8(transcript.bytes).unwrap();
     assert!(transcript.contains("write a report") && transcript.contains("Report sent."), "{transcript}");
 
-    // A session started on the web is taken over by another thread.
+    // A session started on the web, which has answered there, is taken over by another
+    // thread: what it says from then on comes to the thread.
     let created = server.post("/api/v1/sessions").json(&json!({ "message": "from the web" })).send().await.unwrap();
     let web: Value = created.json().await.unwrap();
-    let web_id = web["id"].as_str().unwrap().to_string();
-    send(&server, "Ev4", mention("U2", "8.1", &format!("take_over <http://127.0.0.1/sessions/{web_id}>"))).await;
+    let id = rswe_protocol::SessionId::parse(web["id"].as_str().unwrap()).unwrap();
+    wait_status(&server, &id, SessionStatus::Waiting).await;
+    send(&server, "Ev4", mention("U2", "8.1", &format!("take_over <http://127.0.0.1/sessions/{id}>"))).await;
     posted(&slack, "8.1", "This thread now follows").await;
-    send(&server, "Ev5", reply("U2", "8.2", "8.1", "and answer here")).await;
-    posted(&slack, "8.1", "Web session answer.").await;
-
-    // stop interrupts.
+    send(&server, "Ev5", reply("U2", "8.2", "8.1", "status")).await;
+    posted(&slack, "8.1", "*Session*").await;
     send(&server, "Ev6", reply("U2", "8.3", "8.1", "stop")).await;
+    posted(&slack, "8.1", "Nothing is running").await;
+
+    // stop interrupts a working session.
+    send(&server, "Ev7", reply("U2", "8.4", "8.1", "run the slow thing")).await;
+    wait_status_working(&server, &id).await;
+    send(&server, "Ev8", reply("U2", "8.5", "8.1", "stop")).await;
     posted(&slack, "8.1", "Stopping.").await;
-    let id = rswe_protocol::SessionId::parse(&web_id).unwrap();
-    let stopped = server.store().session(&id).await.unwrap().unwrap();
-    assert_ne!(stopped.status, SessionStatus::Working);
+    wait_status(&server, &id, SessionStatus::Idle).await;
+    let told = posts_in(&slack, "8.1");
+    assert!(!told.iter().any(|text| text.contains("Web session answer.")), "only what came after: {told:#?}");
+}
+
+/// A shell command that waits (at most 60 s) for a file `go` that never comes: the
+/// agent is working until interrupted.
+const WAIT_FOR_GO: &str = "for i in $(seq 1 1200); do [ -f go ] && break; sleep 0.05; done; echo released";
+
+/// Waits (bounded) until the session rests with `status`.
+async fn wait_status(server: &TestServer, id: &rswe_protocol::SessionId, status: SessionStatus) {
+    for _ in 0..1200 {
+        let session = server.store().session(id).await.unwrap().unwrap();
+        if session.status == status && server.state().service.activity(id) == rswe_server::service::Activity::Resting {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("session {id} never became {status:?}");
+}
+
+/// Waits (bounded) until the session's agent is running a tool.
+async fn wait_status_working(server: &TestServer, id: &rswe_protocol::SessionId) {
+    for _ in 0..1200 {
+        let events = server.store().events(id, 0, 1000).await.unwrap();
+        let last_call = events.iter().rev().find_map(|event| match &event.kind {
+            rswe_protocol::EventKind::AssistantMessage { stop_reason, .. } => Some(stop_reason == "tool_use"),
+            _ => None,
+        });
+        if last_call == Some(true) && server.state().service.activity(id) != rswe_server::service::Activity::Resting {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("session {id} never started its tool");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

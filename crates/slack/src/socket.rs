@@ -42,12 +42,13 @@ pub struct SocketEvent {
 }
 
 /// What the intake does with an event; it must return quickly (persist, then answer): the envelope is acknowledged
-/// when it returns, or after 2.5 s, whichever comes first (the work goes on then, but Slack has its ack).
+/// when it returns `true`, or after 2.5 s, whichever comes first (the work goes on then, but Slack has its ack).
+/// `false` means the event could not be recorded: it stays unacknowledged, so Slack delivers it again.
 ///
 /// Each envelope is handled on its own task, so events can be handled concurrently and out of order.
 #[async_trait::async_trait]
 pub trait SocketHandler: Send + Sync {
-    async fn handle(&self, event: SocketEvent);
+    async fn handle(&self, event: SocketEvent) -> bool;
 }
 
 /// Where to reach Slack and with which app-level token.
@@ -487,7 +488,9 @@ async fn handle_envelope(
         outcome = &mut work => Some(outcome),
         () = sleep(ack_deadline) => None,
     };
-    if ack_tx.send(envelope_id.clone()).is_err() {
+    if matches!(finished, Some(Ok(false))) {
+        warn!(envelope_id, "an event could not be recorded; left unacknowledged so that Slack sends it again");
+    } else if ack_tx.send(envelope_id.clone()).is_err() {
         debug!(envelope_id, "the connection ended before the ack; Slack will redeliver");
     }
     drop(ack_tx);

@@ -202,11 +202,12 @@ struct Recorder {
 
 #[async_trait::async_trait]
 impl SocketHandler for Recorder {
-    async fn handle(&self, event: SocketEvent) {
+    async fn handle(&self, event: SocketEvent) -> bool {
         self.events.send(event).unwrap();
         if self.hang {
             std::future::pending::<()>().await;
         }
+        true
     }
 }
 

@@ -131,20 +131,29 @@ impl Store {
         rows.iter().map(thread_from_row).collect()
     }
 
-    /// Records how far a thread was told.
-    pub async fn slack_delivered(&self, channel: &str, thread_ts: &str, seq: u64) -> Result<(), StoreError> {
+    /// Records how far a thread was told about `session`; `false` when the thread no
+    /// longer follows that session (it was taken over), so its delivery must stop.
+    pub async fn slack_delivered(
+        &self,
+        channel: &str,
+        thread_ts: &str,
+        session: &SessionId,
+        seq: u64,
+    ) -> Result<bool, StoreError> {
         let seq = i64::try_from(seq).unwrap_or(i64::MAX);
         self.write("record a Slack delivery", |mut tx| async move {
-            sqlx::query(
-                "UPDATE slack_threads SET delivered_seq = MAX(delivered_seq, ?3) WHERE channel = ?1 AND thread_ts = ?2",
+            let updated = sqlx::query(
+                "UPDATE slack_threads SET delivered_seq = MAX(delivered_seq, ?4)
+                 WHERE channel = ?1 AND thread_ts = ?2 AND session_id = ?3",
             )
             .bind(channel)
             .bind(thread_ts)
+            .bind(session.as_str())
             .bind(seq)
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
-            Ok(())
+            Ok(updated.rows_affected() == 1)
         })
         .await
     }

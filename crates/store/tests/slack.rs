@@ -33,8 +33,9 @@ async fn threads_follow_sessions_and_remember_how_far_they_were_told() {
     store.slack_bind_thread("C1", "1700.1", &first, 2).await.unwrap();
     store.slack_bind_thread("C2", "1800.1", &second, 0).await.unwrap();
     store.slack_bind_thread("C3", "1900.1", &second, 5).await.unwrap();
-    store.slack_delivered("C1", "1700.1", 7).await.unwrap();
-    store.slack_delivered("C1", "1700.1", 4).await.unwrap();
+    assert!(store.slack_delivered("C1", "1700.1", &first, 7).await.unwrap());
+    assert!(store.slack_delivered("C1", "1700.1", &first, 4).await.unwrap());
+    assert!(!store.slack_delivered("C1", "1700.1", &second, 9).await.unwrap(), "the thread follows another session");
 
     let thread = store.slack_thread("C1", "1700.1").await.unwrap().unwrap();
     assert_eq!((thread.session_id.clone(), thread.delivered_seq), (first.clone(), 7), "never goes back");

@@ -8,22 +8,38 @@ use std::fmt::Write as _;
 
 /// Commands that are the whole message ("stop the flaky test" is a task, not `stop`).
 const BARE_COMMANDS: [&str; 3] = ["stop", "status", "dump_history"];
-/// Commands followed by what they act on.
-const COMMANDS_WITH_ARGUMENTS: [&str; 3] = ["take_over", "approve_user", "revoke_user"];
 
-/// Whether a message (without the bot's mention) is a command.
+/// Whether a message (without the bot's mention) is a command: a bare command alone, or
+/// a command with what it acts on (people for approvals, a session for `take_over`), so
+/// that "approve_user flow is broken" stays a task.
 pub(super) fn is_command(text: &str) -> bool {
     let text = text.trim();
-    BARE_COMMANDS.contains(&text)
-        || text.split_whitespace().next().is_some_and(|word| COMMANDS_WITH_ARGUMENTS.contains(&word))
+    let mut words = text.split_whitespace();
+    let (Some(first), rest) = (words.next(), words.collect::<Vec<_>>().join(" ")) else {
+        return false;
+    };
+    match first {
+        _ if BARE_COMMANDS.contains(&text) => true,
+        "approve_user" | "revoke_user" => !mentioned_users(&rest).is_empty(),
+        "take_over" => session_argument(&rest).is_some(),
+        _ => false,
+    }
 }
 
-/// The session id in `take_over`'s argument: an id, or a link to the session's page.
+/// The session id in `take_over`'s argument: a link to the session's page, or an id as
+/// rswe makes them (16 letters and digits), alone.
 fn session_argument(argument: &str) -> Option<SessionId> {
-    let argument = argument.trim().trim_start_matches('<').trim_end_matches('>');
+    let argument = argument.trim();
+    if argument.split_whitespace().count() != 1 {
+        return None;
+    }
+    let argument = argument.trim_start_matches('<').trim_end_matches('>');
     let argument = argument.split('|').next().unwrap_or_default();
-    let last = argument.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
-    SessionId::parse(last)
+    if let Some((_, id)) = argument.trim_end_matches('/').rsplit_once("/sessions/") {
+        return SessionId::parse(id);
+    }
+    let looks_made = argument.len() == 16 && argument.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    looks_made.then(|| SessionId::parse(argument)).flatten()
 }
 
 impl SlackChannel {
@@ -54,14 +70,13 @@ impl SlackChannel {
             self.reply(message, "Only an admin can approve or revoke people (ADMIN_USER_ID_LIST).").await;
             return;
         }
-        let users: Vec<String> =
-            mentioned_users(argument).into_iter().filter(|user| *user != self.inner.bot_user).collect();
+        let users: Vec<String> = mentioned_users(argument).into_iter().filter(|user| user != self.bot_user()).collect();
         if users.is_empty() {
             self.reply(message, "Name the people: `approve_user @ann @bob` or `revoke_user @ann`.").await;
             return;
         }
         let mut done = Vec::new();
-        for user in &users {
+        for user in users.iter().filter(|user| approve || !self.is_admin(user)) {
             let result = if approve {
                 self.inner.store.slack_approve(user, &message.user).await
             } else {
@@ -72,14 +87,26 @@ impl SlackChannel {
                 Err(error) => tracing::error!(%error, "Slack: could not change an approval"),
             }
         }
+        if done.is_empty() {
+            let text = if approve {
+                "Nobody was approved (see the server's log)."
+            } else {
+                "Nobody was revoked: admins stay admins (ADMIN_USER_ID_LIST)."
+            };
+            self.reply(message, text).await;
+            return;
+        }
         let verb = if approve { "Approved" } else { "Revoked" };
         let tail = if approve { ": they can use rswe now." } else { ": they can no longer use rswe." };
         self.reply(message, &format!("{verb} {}{tail}", done.join(", "))).await;
     }
 
     async fn stop(&self, message: &Incoming, session: &SessionId) {
-        let by = self.author(&message.user).await;
-        match self.inner.service.interrupt(session, Some(by)).await {
+        if self.inner.service.activity(session) == crate::service::Activity::Resting {
+            self.reply(message, "Nothing is running in this session. Say what to do next to carry on.").await;
+            return;
+        }
+        match self.inner.service.interrupt(session, Some(message.user.clone())).await {
             Ok(()) => self.reply(message, "Stopping. Say what to do next to carry on.").await,
             Err(error) => {
                 let text = format!(":warning: Could not stop the session: {error}");
@@ -112,7 +139,9 @@ impl SlackChannel {
         }
         let repository = rswe_slack::mrkdwn::escape(session.repository.as_deref().unwrap_or("none"));
         let _ = writeln!(text, "*Repository* {repository}");
-        if let Some(branch) = current_branch(&inner.service.workspace(session_id)) {
+        let workspace = inner.service.workspace(session_id);
+        let branch = tokio::task::spawn_blocking(move || current_branch(&workspace)).await.ok().flatten();
+        if let Some(branch) = branch {
             let _ = writeln!(text, "*Branch* {}", rswe_slack::mrkdwn::escape(&branch));
         }
         self.reply(message, text.trim_end()).await;
@@ -147,6 +176,11 @@ impl SlackChannel {
     }
 
     async fn take_over(&self, message: &Incoming, argument: &str) {
+        // With admins configured, only they may attach someone else's session.
+        if !self.inner.settings.admins.is_empty() && !self.is_admin(&message.user) {
+            self.reply(message, "Only an admin can take over a session (ADMIN_USER_ID_LIST).").await;
+            return;
+        }
         let Some(session_id) = session_argument(argument) else {
             self.reply(message, "Say which session: `take_over <link to the session or its id>`.").await;
             return;
@@ -169,9 +203,10 @@ impl SlackChannel {
 }
 
 /// The branch checked out in a workspace, read from `.git/HEAD` (no git command runs on
-/// the agent's repository).
+/// the agent's repository; the file is the agent's, so it is read as an untrusted one).
 fn current_branch(workspace: &std::path::Path) -> Option<String> {
-    let head = std::fs::read_to_string(workspace.join(".git/HEAD")).ok()?;
+    let head = super::delivery::read_workspace_file(workspace, &workspace.join(".git/HEAD"), 256).ok()?;
+    let head = String::from_utf8_lossy(&head);
     let head = head.trim();
     Some(match head.strip_prefix("ref: refs/heads/") {
         Some(branch) => branch.to_string(),
@@ -223,9 +258,11 @@ mod tests {
     #[test]
     fn commands_and_session_arguments_are_recognised() {
         assert!(is_command("stop"));
-        assert!(is_command("take_over https://rswe.example.com/sessions/abc"));
+        assert!(is_command(&format!("take_over https://rswe.example.com/sessions/{}", SessionId::new())));
         assert!(is_command(" status "));
         assert!(is_command("approve_user <@U1>"));
+        assert!(!is_command("approve_user flow is broken"), "no one named: a task");
+        assert!(!is_command("take_over the login code"), "no session named: a task");
         assert!(!is_command("stop the build from failing"), "a task that starts with a command's word");
         assert!(!is_command("please stop"));
         let id = SessionId::new();

@@ -2,18 +2,22 @@
 //! errors, files) is posted to every thread bound to it, in order, once.
 //!
 //! Each session with threads has a worker. The bus only wakes it; the worker reads the
-//! log after each thread's `delivered_seq` and records every event posted (or passed
-//! over), so a lagging bus, a Slack outage or a restart loses and repeats nothing.
+//! log after each thread's `delivered_seq` and records how far it got, so a lagging bus,
+//! a Slack outage or a restart loses and repeats nothing. When Slack cannot be reached,
+//! the worker tries again after a growing pause.
 
-use crate::bus::BusMessage;
+use crate::bus::{BusEvent, BusMessage};
 use crate::service::SessionService;
+use rswe_agent::LiveEvent;
 use rswe_protocol::{ContentBlock, Event, EventKind, SessionId};
 use rswe_slack::api::{SlackApi, SlackError};
 use rswe_slack::mrkdwn::{MAX_MESSAGE_CHARS, split_message, to_mrkdwn};
 use rswe_store::{SlackThread, Store};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -21,11 +25,26 @@ use tokio_util::sync::CancellationToken;
 const PAGE: u32 = 200;
 /// The largest file uploaded to Slack.
 const MAX_UPLOAD_BYTES: u64 = 100 * 1024 * 1024;
+/// The pause before trying Slack again, at first and at the most.
+const FIRST_RETRY: Duration = Duration::from_secs(5);
+const LAST_RETRY: Duration = Duration::from_secs(300);
 
 /// What an event becomes in a thread.
 enum Post {
     Text(String),
-    File { path: PathBuf, comment: Option<String> },
+    File {
+        path: PathBuf,
+        comment: Option<String>,
+    },
+    /// The agent named a file rswe will not send; the thread is told why.
+    Refused(String),
+}
+
+/// How a delivery pass ended.
+enum Pass {
+    Done,
+    /// Slack could not be reached: try again later.
+    Unreachable,
 }
 
 #[derive(Clone)]
@@ -33,32 +52,52 @@ pub(super) struct Delivery {
     api: SlackApi,
     store: Store,
     service: SessionService,
+    closing: CancellationToken,
     /// A wake-up channel per session with threads.
     workers: Arc<Mutex<HashMap<SessionId, mpsc::Sender<()>>>>,
+    /// Sessions known to have threads, so most bus messages cost no database read.
+    bound: Arc<Mutex<HashSet<SessionId>>>,
 }
 
 impl Delivery {
-    pub(super) fn new(api: SlackApi, store: Store, service: SessionService) -> Delivery {
-        Delivery { api, store, service, workers: Arc::default() }
+    pub(super) fn new(api: SlackApi, store: Store, service: SessionService, closing: CancellationToken) -> Delivery {
+        Delivery { api, store, service, closing, workers: Arc::default(), bound: Arc::default() }
     }
 
-    /// Wakes the workers of sessions as their events arrive, until `closing`.
-    pub(super) fn follow(&self, mut bus: broadcast::Receiver<Arc<BusMessage>>, closing: CancellationToken) {
+    /// Wakes the workers of bound sessions when something is logged, until the server
+    /// closes.
+    pub(super) fn follow(&self, mut bus: broadcast::Receiver<Arc<BusMessage>>) {
         let delivery = self.clone();
         tokio::spawn(async move {
             loop {
                 let message = tokio::select! {
                     message = bus.recv() => message,
-                    () = closing.cancelled() => return,
+                    () = delivery.closing.cancelled() => return,
                 };
                 match message {
-                    Ok(message) => delivery.kick_if_bound(&message.session).await,
+                    Ok(message) => match &message.event {
+                        BusEvent::Live(LiveEvent::Logged(_)) if delivery.is_bound(&message.session) => {
+                            delivery.kick(&message.session);
+                        }
+                        BusEvent::Deleted => delivery.forget(&message.session),
+                        _ => {}
+                    },
                     // Fell behind: every worker reads the log anyway.
                     Err(broadcast::error::RecvError::Lagged(_)) => delivery.catch_up().await,
                     Err(broadcast::error::RecvError::Closed) => return,
                 }
             }
         });
+    }
+
+    fn is_bound(&self, session: &SessionId) -> bool {
+        self.bound.lock().unwrap_or_else(PoisonError::into_inner).contains(session)
+    }
+
+    fn forget(&self, session: &SessionId) {
+        self.bound.lock().unwrap_or_else(PoisonError::into_inner).remove(session);
+        // Dropping the sender ends the worker.
+        self.workers.lock().unwrap_or_else(PoisonError::into_inner).remove(session);
     }
 
     /// Wakes every session with threads (at start, and after the bus lagged).
@@ -73,85 +112,118 @@ impl Delivery {
         }
     }
 
-    async fn kick_if_bound(&self, session: &SessionId) {
-        let known = self.workers.lock().unwrap_or_else(PoisonError::into_inner).contains_key(session);
-        if known {
-            self.kick(session);
-            return;
-        }
-        if matches!(self.store.slack_threads_of(session).await, Ok(threads) if !threads.is_empty()) {
-            self.kick(session);
-        }
-    }
-
     /// Makes the session's worker read the log (starting the worker if needed).
     pub(super) fn kick(&self, session: &SessionId) {
+        self.bound.lock().unwrap_or_else(PoisonError::into_inner).insert(session.clone());
         let mut workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(worker) = workers.get(session) {
             // Full: a pass is pending already and will see everything.
-            if worker.try_send(()).is_ok() || !worker.is_closed() {
-                return;
-            }
+            let _ = worker.try_send(());
+            return;
         }
-        let (sender, mut wakes) = mpsc::channel(1);
+        let (sender, wakes) = mpsc::channel(1);
         let _ = sender.try_send(());
         workers.insert(session.clone(), sender);
         let delivery = self.clone();
         let session = session.clone();
-        tokio::spawn(async move {
-            while wakes.recv().await.is_some() {
-                delivery.deliver(&session).await;
+        tokio::spawn(async move { delivery.work(session, wakes).await });
+    }
+
+    /// A session's worker: a pass per wake-up; after a pass Slack did not let finish, a
+    /// growing pause and another pass.
+    async fn work(&self, session: SessionId, mut wakes: mpsc::Receiver<()>) {
+        let mut retry = FIRST_RETRY;
+        let mut pending = false;
+        loop {
+            if !pending {
+                tokio::select! {
+                    woken = wakes.recv() => if woken.is_none() { return },
+                    () = self.closing.cancelled() => return,
+                }
             }
-        });
+            match self.deliver(&session).await {
+                Pass::Done => {
+                    pending = false;
+                    retry = FIRST_RETRY;
+                }
+                Pass::Unreachable => {
+                    pending = true;
+                    tokio::select! {
+                        () = tokio::time::sleep(retry) => {}
+                        woken = wakes.recv() => if woken.is_none() { return },
+                        () = self.closing.cancelled() => return,
+                    }
+                    retry = (retry * 2).min(LAST_RETRY);
+                }
+            }
+        }
     }
 
     /// Posts every new event of the session to each of its threads.
-    async fn deliver(&self, session: &SessionId) {
+    async fn deliver(&self, session: &SessionId) -> Pass {
         let threads = match self.store.slack_threads_of(session).await {
             Ok(threads) => threads,
             Err(error) => {
                 tracing::error!(%session, %error, "Slack: could not read a session's threads");
-                return;
+                return Pass::Unreachable;
             }
         };
+        let mut pass = Pass::Done;
         for thread in threads {
-            self.deliver_to(session, thread).await;
+            if let Pass::Unreachable = self.deliver_to(session, thread).await {
+                pass = Pass::Unreachable;
+            }
         }
+        pass
     }
 
-    async fn deliver_to(&self, session: &SessionId, mut thread: SlackThread) {
+    async fn deliver_to(&self, session: &SessionId, mut thread: SlackThread) -> Pass {
         loop {
             let events = match self.store.events(session, thread.delivered_seq, PAGE).await {
                 Ok(events) => events,
                 Err(error) => {
                     tracing::error!(%session, %error, "Slack: could not read a session's log");
-                    return;
+                    return Pass::Unreachable;
                 }
             };
-            if events.is_empty() {
-                return;
-            }
+            let Some(last) = events.last().map(|event| event.seq) else {
+                return Pass::Done;
+            };
             for event in &events {
-                if let Some(post) = self.post_of(session, event)
-                    && !self.send(&thread, post).await
-                {
-                    // Slack is unreachable: the next wake-up tries again from here.
-                    return;
+                let Some(post) = self.post_of(session, event).await else { continue };
+                if !self.send(&thread, post).await {
+                    // Recorded up to the event before: the next pass starts with this one.
+                    self.record(session, &thread, event.seq.saturating_sub(1)).await;
+                    return Pass::Unreachable;
                 }
-                thread.delivered_seq = event.seq;
-                if let Err(error) = self.store.slack_delivered(&thread.channel, &thread.thread_ts, event.seq).await {
-                    tracing::error!(%error, "Slack: could not record a delivery");
-                    return;
+                if !self.record(session, &thread, event.seq).await {
+                    return Pass::Done;
                 }
+            }
+            // The rest of the page had nothing to post.
+            if !self.record(session, &thread, last).await {
+                return Pass::Done;
+            }
+            thread.delivered_seq = last;
+        }
+    }
+
+    /// Records how far the thread was told; `false` when it no longer follows the session.
+    async fn record(&self, session: &SessionId, thread: &SlackThread, seq: u64) -> bool {
+        match self.store.slack_delivered(&thread.channel, &thread.thread_ts, session, seq).await {
+            Ok(still_bound) => still_bound,
+            Err(error) => {
+                tracing::error!(%error, "Slack: could not record a delivery");
+                false
             }
         }
     }
 
     /// What the thread is told of an event, if anything: the agent's messages, its final
     /// answer (an answer without tool calls), errors, and files it sent.
-    fn post_of(&self, session: &SessionId, event: &Event) -> Option<Post> {
+    async fn post_of(&self, session: &SessionId, event: &Event) -> Option<Post> {
         match &event.kind {
-            EventKind::AgentMessage { text } => Some(Post::Text(text.clone())),
+            EventKind::AgentMessage { text } => Some(Post::Text(to_mrkdwn(text))),
             EventKind::AssistantMessage { content, .. } => {
                 let calls_tools = content.iter().any(|block| matches!(block, ContentBlock::ToolUse { .. }));
                 let text: Vec<&str> = content
@@ -162,12 +234,20 @@ impl Delivery {
                     })
                     .collect();
                 let text = text.join("\n\n");
-                (!calls_tools && !text.trim().is_empty()).then_some(Post::Text(text))
+                (!calls_tools && !text.trim().is_empty()).then(|| Post::Text(to_mrkdwn(&text)))
             }
-            EventKind::Error { message, .. } => Some(Post::Text(format!(":warning: {message}"))),
+            EventKind::Error { message, .. } => Some(Post::Text(format!(":warning: {}", to_mrkdwn(message)))),
             EventKind::FileSent { path, message, .. } => {
                 let workspace = self.service.workspace(session);
-                Some(Post::File { path: within(&workspace, Path::new(path))?, comment: message.clone() })
+                let path = PathBuf::from(path);
+                let comment = message.as_deref().map(to_mrkdwn);
+                let checked =
+                    tokio::task::spawn_blocking(move || read_workspace_file(&workspace, &path, 0).map(|_| path)).await;
+                Some(match checked {
+                    Ok(Ok(path)) => Post::File { path, comment },
+                    Ok(Err(why)) => Post::Refused(why),
+                    Err(error) => Post::Refused(error.to_string()),
+                })
             }
             _ => None,
         }
@@ -177,8 +257,12 @@ impl Delivery {
     /// Slack refuses for good (a deleted channel) is logged and passed over.
     async fn send(&self, thread: &SlackThread, post: Post) -> bool {
         let result = match post {
-            Post::Text(text) => self.post_text(&thread.channel, &thread.thread_ts, &text).await,
-            Post::File { path, comment } => self.upload(thread, &path, comment.as_deref()).await,
+            Post::Text(text) => self.post_parts(&thread.channel, &thread.thread_ts, &text).await,
+            Post::File { path, comment } => self.upload(thread, path, comment).await,
+            Post::Refused(why) => {
+                let text = format!(":warning: A file the agent sent could not be shared: {why}");
+                self.post_parts(&thread.channel, &thread.thread_ts, &rswe_slack::mrkdwn::escape(&text)).await
+            }
         };
         match result {
             Ok(()) => true,
@@ -193,62 +277,94 @@ impl Delivery {
         }
     }
 
-    async fn post_text(&self, channel: &str, thread_ts: &str, markdown: &str) -> Result<(), SlackError> {
-        for part in split_message(&to_mrkdwn(markdown), MAX_MESSAGE_CHARS) {
+    async fn post_parts(&self, channel: &str, thread_ts: &str, mrkdwn: &str) -> Result<(), SlackError> {
+        for part in split_message(mrkdwn, MAX_MESSAGE_CHARS) {
             self.api.post_message(channel, Some(thread_ts), &part).await?;
         }
         Ok(())
     }
 
-    async fn upload(&self, thread: &SlackThread, path: &Path, comment: Option<&str>) -> Result<(), SlackError> {
+    async fn upload(&self, thread: &SlackThread, path: PathBuf, comment: Option<String>) -> Result<(), SlackError> {
         let name = path.file_name().map(|name| name.to_string_lossy().to_string()).unwrap_or_else(|| "file".into());
-        let bytes = match read_bounded(path).await {
-            Ok(bytes) => bytes,
-            Err(why) => {
-                let text = format!(":warning: The file {name} could not be sent: {why}");
-                return self.post_text(&thread.channel, &thread.thread_ts, &text).await;
+        let workspace = self.service.workspace(&thread.session_id);
+        let read = tokio::task::spawn_blocking(move || read_workspace_file(&workspace, &path, MAX_UPLOAD_BYTES)).await;
+        let bytes = match read {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(why)) => {
+                let text = rswe_slack::mrkdwn::escape(&format!(":warning: The file {name} could not be sent: {why}"));
+                return self.post_parts(&thread.channel, &thread.thread_ts, &text).await;
             }
+            Err(error) => return Err(SlackError::Config(error.to_string())),
         };
-        self.api.upload_file(&thread.channel, Some(&thread.thread_ts), &name, bytes, comment).await
+        self.api.upload_file(&thread.channel, Some(&thread.thread_ts), &name, bytes, comment.as_deref()).await
     }
 
     /// Posts rswe's own reply (command answers, refusals), written in mrkdwn already;
     /// failures are logged, never raised: the web view has everything.
     pub(super) async fn post(&self, channel: &str, thread_ts: &str, mrkdwn: &str) {
-        for part in split_message(mrkdwn, MAX_MESSAGE_CHARS) {
-            if let Err(error) = self.api.post_message(channel, Some(thread_ts), &part).await {
-                tracing::warn!(%channel, %error, "Slack: could not post a reply");
-                return;
+        if let Err(error) = self.post_parts(channel, thread_ts, mrkdwn).await {
+            tracing::warn!(%channel, %error, "Slack: could not post a reply");
+        }
+    }
+
+    /// Uploads a file made on the spot (a transcript); `false` when it failed.
+    pub(super) async fn upload_bytes(&self, channel: &str, thread_ts: &str, name: &str, bytes: Vec<u8>) -> bool {
+        match self.api.upload_file(channel, Some(thread_ts), name, bytes, None).await {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(%channel, %error, "Slack: could not upload a file");
+                false
             }
         }
     }
-
-    /// Uploads a file made on the spot (a transcript).
-    pub(super) async fn upload_bytes(&self, channel: &str, thread_ts: &str, name: &str, bytes: Vec<u8>) {
-        if let Err(error) = self.api.upload_file(channel, Some(thread_ts), name, bytes, None).await {
-            tracing::warn!(%channel, %error, "Slack: could not upload a file");
-        }
-    }
 }
 
-/// Whether trying again later may work.
+/// Whether trying again later may work: Slack unreachable, busy, or refusing the token
+/// (which the operator will fix; what the thread should hear waits until then).
 fn is_transient(error: &SlackError) -> bool {
     matches!(error, SlackError::Network { .. } | SlackError::RateLimited { .. })
         || matches!(error, SlackError::Http { status, .. } if *status >= 500)
+        || error.is_auth()
+        || matches!(error.api_error(), Some("ratelimited" | "missing_scope" | "internal_error" | "fatal_error"))
 }
 
-/// `path` if it lies in the workspace (the agent names files by their absolute path in
-/// its sandbox, which is the same on the host).
-fn within(workspace: &Path, path: &Path) -> Option<PathBuf> {
-    let workspace = workspace.canonicalize().ok()?;
-    let path = path.canonicalize().ok()?;
-    path.starts_with(&workspace).then_some(path)
-}
-
-async fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
-    let metadata = tokio::fs::metadata(path).await.map_err(|error| error.to_string())?;
-    if metadata.len() > MAX_UPLOAD_BYTES {
+/// Reads a file of a session's workspace as an untrusted one (the agent controls the
+/// workspace): a regular file that really lies in the workspace when opened (symbolic
+/// links resolved, and the opened file checked, so a link swapped in between changes
+/// nothing), read without blocking on a FIFO, at most `max` bytes (0: only checked).
+/// Blocking. Err says why not.
+pub(super) fn read_workspace_file(workspace: &Path, path: &Path, max: u64) -> Result<Vec<u8>, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let outside = || "it is not in the session's workspace".to_string();
+    let workspace = workspace.canonicalize().map_err(|_| outside())?;
+    let resolved = path.canonicalize().map_err(|error| format!("it cannot be found ({error})"))?;
+    if !resolved.starts_with(&workspace) {
+        return Err(outside());
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits() | nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(&resolved)
+        .map_err(|error| format!("it cannot be opened ({error})"))?;
+    // What was opened, wherever links pointed meanwhile.
+    let opened = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file)))
+        .map_err(|_| outside())?;
+    if !opened.starts_with(&workspace) {
+        return Err(outside());
+    }
+    let metadata = file.metadata().map_err(|error| error.to_string())?;
+    if !metadata.is_file() {
+        return Err("it is not a regular file".into());
+    }
+    if metadata.len() > MAX_UPLOAD_BYTES.max(max) {
         return Err(format!("it is larger than {} MB", MAX_UPLOAD_BYTES / (1024 * 1024)));
     }
-    tokio::fs::read(path).await.map_err(|error| error.to_string())
+    let mut bytes = Vec::new();
+    if max > 0 {
+        file.take(max + 1).read_to_end(&mut bytes).map_err(|error| error.to_string())?;
+        if bytes.len() as u64 > max {
+            return Err(format!("it is larger than {} MB", max / (1024 * 1024)));
+        }
+    }
+    Ok(bytes)
 }

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// How rswe talks to Slack.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct SlackSettings {
     /// The Web API (SLACK_API_URL), `https://slack.com/api` unless a proxy or a test says otherwise.
     pub api_url: String,
@@ -43,6 +43,20 @@ pub struct SlackSettings {
     pub max_file_bytes: usize,
 }
 
+impl std::fmt::Debug for SlackSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlackSettings")
+            .field("api_url", &self.api_url)
+            .field("socket_mode", &self.app_token.is_some())
+            .field("events_api", &self.signing_secret.is_some())
+            .field("admins", &self.admins)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long rswe waits for a person's name before using their id.
+const NAME_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The Slack channel of a running server.
 #[derive(Clone)]
 pub struct SlackChannel {
@@ -56,9 +70,12 @@ struct Inner {
     service: SessionService,
     /// The web UI's address, for links to sessions.
     public_url: String,
-    /// The bot's own user id (mentions of it start sessions).
-    bot_user: String,
+    /// The bot's own user id (mentions of it start sessions), once `auth.test` answered.
+    bot_user: std::sync::OnceLock<String>,
     delivery: delivery::Delivery,
+    /// One message of a thread handled at a time, in arrival order: a reply sent while
+    /// the thread's session is being created waits for it instead of being lost.
+    threads: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// Why the Slack channel could not start.
@@ -82,9 +99,8 @@ impl SlackChannel {
             ));
         }
         let api = SlackApi::new(&settings.api_url, &settings.bot_token).map_err(|e| SlackStartError(e.to_string()))?;
-        let identity = api.auth_test().await.map_err(|e| SlackStartError(format!("checking SLACK_BOT_TOKEN: {e}")))?;
         let store = service.store().clone();
-        let delivery = delivery::Delivery::new(api.clone(), store.clone(), service.clone());
+        let delivery = delivery::Delivery::new(api.clone(), store.clone(), service.clone(), closing.clone());
         let channel = SlackChannel {
             inner: Arc::new(Inner {
                 settings,
@@ -92,24 +108,55 @@ impl SlackChannel {
                 store,
                 service: service.clone(),
                 public_url: public_url.trim_end_matches('/').to_string(),
-                bot_user: identity.user_id,
+                bot_user: std::sync::OnceLock::new(),
                 delivery,
+                threads: std::sync::Mutex::default(),
             }),
         };
-        tracing::info!(bot = %channel.inner.bot_user, "Slack: connected");
-        if channel.inner.settings.admins.is_empty() {
-            tracing::warn!(
-                "Slack: ADMIN_USER_ID_LIST is empty, so everyone in the workspace can use the agent; set it to the \
-                 Slack user ids of the admins"
-            );
-        }
-        channel.inner.delivery.follow(service.bus().subscribe(), closing.clone());
-        channel.inner.delivery.catch_up().await;
-        channel.finish_pending().await;
-        if let Some(app_token) = channel.inner.settings.app_token.clone() {
-            channel.run_socket_mode(app_token, closing);
+        match channel.inner.api.auth_test().await {
+            Ok(identity) => channel.connected(identity.user_id, closing).await,
+            // A wrong token is a configuration mistake: say so now.
+            Err(error) if error.is_auth() => return Err(SlackStartError(format!("checking SLACK_BOT_TOKEN: {error}"))),
+            // Slack unreachable: the server starts anyway, and Slack joins when it answers.
+            Err(error) => {
+                tracing::warn!(%error, "Slack: not reachable yet; will keep trying");
+                let retrying = channel.clone();
+                tokio::spawn(async move { retrying.connect_later(closing).await });
+            }
         }
         Ok(channel)
+    }
+
+    /// Tries `auth.test` again with a growing pause until Slack answers or the server closes.
+    async fn connect_later(&self, closing: CancellationToken) {
+        let mut pause = std::time::Duration::from_secs(5);
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                () = closing.cancelled() => return,
+            }
+            match self.inner.api.auth_test().await {
+                Ok(identity) => return self.connected(identity.user_id, closing).await,
+                Err(error) => tracing::warn!(%error, "Slack: still not reachable"),
+            }
+            pause = (pause * 2).min(std::time::Duration::from_secs(300));
+        }
+    }
+
+    /// Slack answered: follow the sessions, finish what a crash left, take events.
+    async fn connected(&self, bot_user: String, closing: CancellationToken) {
+        let _ = self.inner.bot_user.set(bot_user);
+        tracing::info!(bot = %self.bot_user(), "Slack: connected");
+        self.inner.delivery.follow(self.inner.service.bus().subscribe());
+        self.inner.delivery.catch_up().await;
+        self.finish_pending().await;
+        if let Some(app_token) = self.inner.settings.app_token.clone() {
+            self.run_socket_mode(app_token, closing);
+        }
+    }
+
+    fn bot_user(&self) -> &str {
+        self.inner.bot_user.get().map(String::as_str).unwrap_or_default()
     }
 
     /// How Slack reaches this server, for the start-up message.
@@ -122,7 +169,10 @@ impl SlackChannel {
         if settings.signing_secret.is_some() {
             ways.push(format!("the Events API at {}/slack/events", self.inner.public_url));
         }
-        format!("Slack: connected as <@{}>, taking events over {}", self.inner.bot_user, ways.join(" and "))
+        match self.inner.bot_user.get() {
+            Some(bot) => format!("Slack: connected as <@{bot}>, taking events over {}", ways.join(" and ")),
+            None => format!("Slack: not reachable yet (retrying); events will come over {}", ways.join(" and ")),
+        }
     }
 
     /// Handles the messages received before a crash and never handled.
@@ -132,7 +182,7 @@ impl SlackChannel {
                 for item in pending {
                     match serde_json::from_str::<serde_json::Value>(&item.event) {
                         Ok(body) => {
-                            if let Callback::Message(message) = parse_callback(&body, &self.inner.bot_user) {
+                            if let Callback::Message(message) = parse_callback(&body, self.bot_user()) {
                                 self.spawn_handle(message);
                             }
                         }
@@ -154,39 +204,73 @@ impl SlackChannel {
         });
     }
 
-    /// Takes a callback (verified already): records a message and answers at once; the
-    /// work happens on its own task. `None` is the body of the answer, `Some` a
-    /// url_verification challenge.
+    /// Takes a callback (verified already): records a message meant for rswe and answers at
+    /// once; the work happens on its own task. `Ok(Some)` is a url_verification challenge.
     pub async fn accept(&self, body: &serde_json::Value) -> Result<Option<String>, StatusCode> {
-        match parse_callback(body, &self.inner.bot_user) {
-            Callback::UrlVerification { challenge } => Ok(Some(challenge)),
+        if self.inner.bot_user.get().is_none() {
+            // Not connected yet: Slack sends it again.
+            return Err(StatusCode::SERVICE_UNAVAILABLE);
+        }
+        let message = match parse_callback(body, self.bot_user()) {
+            Callback::UrlVerification { challenge } => return Ok(Some(challenge)),
             Callback::Ignored(why) => {
                 tracing::debug!(%why, "Slack: event ignored");
-                Ok(None)
+                return Ok(None);
             }
-            Callback::Message(message) => {
-                match self.inner.store.slack_receive(&message.key(), &body.to_string()).await {
-                    Ok(true) => {
-                        self.spawn_handle(message);
-                        Ok(None)
-                    }
-                    Ok(false) => {
-                        tracing::debug!(key = %message.key(), "Slack: a message received before");
-                        Ok(None)
-                    }
-                    Err(error) => {
-                        // Slack retries what was not acknowledged.
-                        tracing::error!(%error, "Slack: could not record a message");
-                        Err(StatusCode::SERVICE_UNAVAILABLE)
-                    }
-                }
+            Callback::Message(message) => message,
+        };
+        if message.kind == Kind::Channel && !self.is_bound(&message).await {
+            // People talking among themselves: not for rswe, and not kept.
+            return Ok(None);
+        }
+        // On its own task: if Slack hangs up, the message is still recorded and handled.
+        let channel = self.clone();
+        let body = body.to_string();
+        let recorded = tokio::spawn(async move {
+            let key = message.key();
+            let new = channel.inner.store.slack_receive(&key, &body).await?;
+            if new {
+                channel.spawn_handle(message);
+            } else {
+                tracing::debug!(%key, "Slack: a message received before");
+            }
+            Ok::<(), rswe_store::StoreError>(())
+        });
+        match recorded.await {
+            Ok(Ok(())) => Ok(None),
+            Ok(Err(error)) => {
+                // Slack retries what was not acknowledged.
+                tracing::error!(%error, "Slack: could not record a message");
+                Err(StatusCode::SERVICE_UNAVAILABLE)
+            }
+            Err(error) => {
+                tracing::error!(%error, "Slack: recording a message failed");
+                Err(StatusCode::SERVICE_UNAVAILABLE)
             }
         }
     }
 
+    async fn is_bound(&self, message: &Incoming) -> bool {
+        message.thread_ts.is_some()
+            && matches!(self.inner.store.slack_thread(&message.channel, message.thread()).await, Ok(Some(_)))
+    }
+
+    /// The lock of a message's thread.
+    fn thread_lock(&self, message: &Incoming) -> Arc<tokio::sync::Mutex<()>> {
+        let key = format!("{}/{}", message.channel, message.thread());
+        let mut threads = self.inner.threads.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Forget threads nobody is handling, so the map stays small.
+        if threads.len() > 1024 {
+            threads.retain(|_, lock| Arc::strong_count(lock) > 1);
+        }
+        threads.entry(key).or_default().clone()
+    }
+
     fn spawn_handle(&self, message: Incoming) {
         let channel = self.clone();
+        let lock = self.thread_lock(&message);
         tokio::spawn(async move {
+            let _thread = lock.lock().await;
             let key = message.key();
             channel.handle(message).await;
             if let Err(error) = channel.inner.store.slack_handled(&key).await {
@@ -198,6 +282,17 @@ impl SlackChannel {
     /// Does what a person's message asks: a command, steering a session, or a new one.
     async fn handle(&self, message: Incoming) {
         let inner = &self.inner;
+        let bound = match inner.store.slack_thread(&message.channel, message.thread()).await {
+            Ok(bound) => bound,
+            Err(error) => {
+                tracing::error!(%error, "Slack: could not look up a thread");
+                return;
+            }
+        };
+        // A conversation in a thread rswe is not part of.
+        if bound.is_none() && message.kind == Kind::Channel {
+            return;
+        }
         if !self.allowed(&message.user).await {
             let key = format!("denied/{}/{}/{}", message.user, message.channel, message.thread());
             if matches!(inner.store.slack_say_once(&key).await, Ok(true)) {
@@ -213,23 +308,14 @@ impl SlackChannel {
             }
             return;
         }
-        let text = message.text_for(&inner.bot_user);
+        let text = message.text_for(self.bot_user());
         if commands::is_command(&text) {
             self.command(&message, &text).await;
             return;
         }
-        let bound = match inner.store.slack_thread(&message.channel, message.thread()).await {
-            Ok(bound) => bound,
-            Err(error) => {
-                tracing::error!(%error, "Slack: could not look up a thread");
-                return;
-            }
-        };
         match bound {
             Some(thread) => self.steer(&message, &thread.session_id, text).await,
-            None if matches!(message.kind, Kind::Mention | Kind::Direct) => self.start_session(&message, text).await,
-            // A conversation in a thread rswe is not part of.
-            None => {}
+            None => self.start_session(&message, text).await,
         }
     }
 
@@ -250,7 +336,7 @@ impl SlackChannel {
 
     async fn start_session(&self, message: &Incoming, text: String) {
         let inner = &self.inner;
-        self.acknowledge(message).await;
+        self.acknowledge(message);
         let attachments = self.download(message).await;
         let author = self.author(&message.user).await;
         let request = CreateSession {
@@ -262,34 +348,36 @@ impl SlackChannel {
         let session = match inner.service.create(request).await {
             Ok(session) => session,
             Err(error) => {
-                self.reply(message, &format!(":warning: The session could not start: {}", escape(&error.to_string())))
-                    .await;
+                let text = format!(":warning: The session could not start: {error}");
+                self.reply(message, &escape(&text)).await;
                 return;
             }
+        };
+        let steer = match message.kind {
+            Kind::Direct => " Reply in this thread to steer it.",
+            _ => " Reply in this thread to steer it (no mention needed).",
         };
         self.reply(
             message,
             &format!(
-                "On it. Follow along here, or in the web view: <{}/sessions/{}|session {}>.",
+                "On it: <{}/sessions/{}|session {}>, also in the web view.{steer}",
                 inner.public_url, session.id, session.id
             ),
         )
         .await;
+        // The thread's lock is held: a reply sent meanwhile waits and then finds the binding.
         self.bind(message, &session.id, 0).await;
     }
 
     async fn steer(&self, message: &Incoming, session: &SessionId, text: String) {
-        self.acknowledge(message).await;
+        self.acknowledge(message);
         let attachments = self.download(message).await;
         let author = self.author(&message.user).await;
         if let Err(error) =
             self.inner.service.post_message(session, NewMessage { text, attachments, author: Some(author) }).await
         {
-            self.reply(
-                message,
-                &format!(":warning: That message did not reach the session: {}", escape(&error.to_string())),
-            )
-            .await;
+            let text = format!(":warning: That message did not reach the session: {error}");
+            self.reply(message, &escape(&text)).await;
         }
     }
 
@@ -297,15 +385,25 @@ impl SlackChannel {
     async fn bind(&self, message: &Incoming, session: &SessionId, delivered_seq: u64) {
         match self.inner.store.slack_bind_thread(&message.channel, message.thread(), session, delivered_seq).await {
             Ok(()) => self.inner.delivery.kick(session),
-            Err(error) => tracing::error!(%error, "Slack: could not bind a thread"),
+            Err(error) => {
+                tracing::error!(%error, "Slack: could not bind a thread");
+                let text = format!(
+                    ":warning: This thread could not be tied to the session ({error}); follow it in the web view."
+                );
+                self.reply(message, &escape(&text)).await;
+            }
         }
     }
 
-    /// Shows the person their message was received.
-    async fn acknowledge(&self, message: &Incoming) {
-        if let Err(error) = self.inner.api.add_reaction(&message.channel, &message.ts, "eyes").await {
-            tracing::debug!(%error, "Slack: could not react to a message");
-        }
+    /// Shows the person their message was received (in the background: the session
+    /// does not wait for Slack).
+    fn acknowledge(&self, message: &Incoming) {
+        let (api, channel, ts) = (self.inner.api.clone(), message.channel.clone(), message.ts.clone());
+        tokio::spawn(async move {
+            if let Err(error) = api.add_reaction(&channel, &ts, "eyes").await {
+                tracing::debug!(%error, "Slack: could not react to a message");
+            }
+        });
     }
 
     /// Posts rswe's own words (mrkdwn) in the message's thread; a failure is logged (the
@@ -314,9 +412,12 @@ impl SlackChannel {
         self.inner.delivery.post(&message.channel, message.thread(), text).await;
     }
 
-    /// The person's name as Slack shows it, or their id.
+    /// The person's name as Slack shows it, or their id when Slack is slow to say.
     async fn author(&self, user: &str) -> String {
-        self.inner.api.user_name(user).await.unwrap_or_else(|_| user.to_string())
+        match tokio::time::timeout(NAME_TIMEOUT, self.inner.api.user_name(user)).await {
+            Ok(Ok(name)) => name,
+            _ => user.to_string(),
+        }
     }
 
     /// The message's files, downloaded with the bot token; what could not be fetched is
@@ -326,11 +427,13 @@ impl SlackChannel {
         for file in &message.files {
             let max = self.inner.settings.max_file_bytes;
             match self.inner.api.download_file(&file.url_private, max).await {
-                Ok(data) => {
-                    attachments.push(Attachment { name: file.name.clone(), media_type: file.mimetype.clone(), data })
-                }
+                Ok(data) => attachments.push(Attachment {
+                    name: file_name(&file.name),
+                    media_type: file.mimetype.clone(),
+                    data,
+                }),
                 Err(error) => {
-                    let text = format!(":warning: I could not fetch {}: {error}", file.name);
+                    let text = format!(":warning: I could not fetch {}: {error}", file_name(&file.name));
                     self.reply(message, &escape(&text)).await;
                 }
             }
@@ -339,11 +442,24 @@ impl SlackChannel {
     }
 }
 
+/// A Slack file name as a workspace file name: no path separators or control
+/// characters, at most 100 characters.
+fn file_name(name: &str) -> String {
+    let clean: String =
+        name.chars().map(|c| if c == '/' || c == '\\' || c.is_control() { '_' } else { c }).take(100).collect();
+    let clean = clean.trim().trim_start_matches('.').to_string();
+    if clean.is_empty() { "file".to_string() } else { clean }
+}
+
 #[async_trait::async_trait]
 impl rswe_slack::socket::SocketHandler for SlackChannel {
-    async fn handle(&self, event: rswe_slack::socket::SocketEvent) {
-        if let Err(status) = self.accept(&event.payload).await {
-            tracing::warn!(%status, envelope = %event.envelope_id, "Slack: a Socket Mode event was not recorded");
+    async fn handle(&self, event: rswe_slack::socket::SocketEvent) -> bool {
+        match self.accept(&event.payload).await {
+            Ok(_) => true,
+            Err(status) => {
+                tracing::warn!(%status, envelope = %event.envelope_id, "Slack: a Socket Mode event was not recorded");
+                false
+            }
         }
     }
 }
@@ -376,5 +492,19 @@ pub async fn events(State(state): State<crate::AppState>, headers: HeaderMap, bo
         Ok(Some(challenge)) => axum::Json(serde_json::json!({ "challenge": challenge })).into_response(),
         Ok(None) => StatusCode::OK.into_response(),
         Err(status) => status.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_name;
+
+    #[test]
+    fn slack_file_names_become_workspace_file_names() {
+        assert_eq!(file_name("report.pdf"), "report.pdf");
+        assert_eq!(file_name("../../etc/passwd"), "_.._etc_passwd");
+        assert_eq!(file_name("a\nb"), "a_b");
+        assert_eq!(file_name("..."), "file");
+        assert_eq!(file_name(&"x".repeat(300)).len(), 100);
     }
 }
