@@ -26,6 +26,7 @@ mod openai;
 pub mod peers;
 mod prompt;
 mod script;
+mod served;
 mod server;
 pub mod slack;
 

@@ -16,8 +16,6 @@ use bytes::Bytes;
 use rswe_protocol::Usage;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use crate::prompt::{InputTokens, Prompt, PromptCache, cache_seed};
 use crate::script::{Block, ErrorKind, Failure, Script, Settings, StopReason, StreamFault, Turn};
@@ -282,8 +280,7 @@ impl Shared {
 pub struct FakeModelServer {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    served: crate::served::Served,
 }
 
 impl std::fmt::Debug for FakeModelServer {
@@ -326,18 +323,8 @@ impl FakeModelServer {
         let listener =
             tokio::net::TcpListener::bind(addr).await.map_err(|source| FakeServerError::Bind { addr, source })?;
         let addr = listener.local_addr().map_err(|source| FakeServerError::Bind { addr, source })?;
-        let app = router(shared.clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = rx.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "fake model server stopped");
-            }
-        });
-        tracing::debug!(%addr, "fake model server listening");
-        Ok(FakeModelServer { addr, shared, shutdown: Some(tx), task: Some(task) })
+        let served = crate::served::Served::start(listener, addr, router(shared.clone()), "fake model server");
+        Ok(FakeModelServer { addr, shared, served })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -407,25 +394,7 @@ impl FakeModelServer {
 
     /// Stops accepting connections and waits (briefly) for open ones to finish.
     pub async fn shutdown(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(mut task) = self.task.take()
-            && tokio::time::timeout(Duration::from_secs(2), &mut task).await.is_err()
-        {
-            task.abort();
-        }
-    }
-}
-
-impl Drop for FakeModelServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+        self.served.stop().await;
     }
 }
 

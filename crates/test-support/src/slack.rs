@@ -26,8 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
-use tokio::sync::{oneshot, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::watch;
 
 /// The bot token [`FakeSlack::start`] accepts.
 pub const BOT_TOKEN: &str = "xoxb-test";
@@ -105,8 +104,7 @@ pub struct UploadedFile {
 pub struct FakeSlack {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    served: crate::served::Served,
 }
 
 impl std::fmt::Debug for FakeSlack {
@@ -200,17 +198,8 @@ impl FakeSlack {
             .route("/files-pri/{key}/{name}", get(download))
             .route("/signin", get(signin))
             .with_state(shared.clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = rx.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "fake slack stopped");
-            }
-        });
-        tracing::debug!(%addr, "fake slack listening");
-        FakeSlack { addr, shared, shutdown: Some(tx), task: Some(task) }
+        let served = crate::served::Served::start(listener, addr, app, "fake slack");
+        FakeSlack { addr, shared, served }
     }
 
     /// The Web API base URL, `http://127.0.0.1:PORT/api` (methods are `{api_url}/{method}`).
@@ -316,25 +305,7 @@ impl FakeSlack {
 
     /// Stops accepting connections and waits (briefly) for open ones to finish.
     pub async fn shutdown(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(mut task) = self.task.take()
-            && tokio::time::timeout(Duration::from_secs(2), &mut task).await.is_err()
-        {
-            task.abort();
-        }
-    }
-}
-
-impl Drop for FakeSlack {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+        self.served.stop().await;
     }
 }
 
