@@ -355,3 +355,19 @@ async fn socket_mode_takes_a_mention_and_acknowledges_it() {
     let refused = post_signed(&server, &callback("Ev9", mention("U1", "11.1", "x")), now(), &[]).await;
     assert_eq!(refused.status(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_admins_only_the_bots_own_workspace_may_use_it() {
+    let slack = FakeSlack::start().await;
+    let script = Script::new().turn(Turn::text("Hello, colleague."));
+    let server = start(script, &slack, &[]).await;
+    let mut guest = mention("UGUEST", "12.1", "run something");
+    guest["user_team"] = json!("TOTHERORG");
+    send(&server, "Ev1", guest).await;
+    posted(&slack, "12.1", "not authorised").await;
+    let mut colleague = mention("U1", "13.1", "say hello");
+    colleague["user_team"] = json!("T0TEAM");
+    send(&server, "Ev2", colleague).await;
+    posted(&slack, "13.1", "Hello, colleague.").await;
+    assert_eq!(sessions(&server).await.len(), 1, "only the colleague's");
+}

@@ -33,6 +33,9 @@ pub struct Incoming {
     /// The thread it was posted in; `None` for a top-level message.
     pub thread_ts: Option<String>,
     pub user: String,
+    /// The workspace the person belongs to (`user_team`), when Slack says: in a shared
+    /// (Slack Connect) channel it may be another organisation's.
+    pub user_team: Option<String>,
     /// As Slack sent it (mentions as `<@U123>`).
     pub text: String,
     pub files: Vec<IncomingFile>,
@@ -124,7 +127,17 @@ pub fn parse_callback(body: &Value, bot_user: &str) -> Callback {
                 .collect()
         })
         .unwrap_or_default();
-    Callback::Message(Incoming { kind, channel, ts, thread_ts: string(event, "thread_ts"), user, text, files })
+    let user_team = string(event, "user_team").or_else(|| string(event, "team"));
+    Callback::Message(Incoming {
+        kind,
+        channel,
+        ts,
+        thread_ts: string(event, "thread_ts"),
+        user,
+        user_team,
+        text,
+        files,
+    })
 }
 
 /// The user ids mentioned in a text (`<@U123>` or `<@U123|name>`), in order.
@@ -162,6 +175,10 @@ mod tests {
         assert_eq!((message.key(), message.thread()), ("C1/1.1".to_string(), "1.1"));
         assert_eq!(message.text_for("UBOT"), "fix the build");
         assert_eq!(message.files[0].name, "log.txt");
+        assert_eq!(message.user_team, None);
+        let shared = callback(json!({"type": "app_mention", "user": "U7", "user_team": "TOTHER", "channel": "C1",
+            "ts": "1.2", "text": "<@UBOT> hi"}));
+        assert!(matches!(shared, Callback::Message(Incoming { user_team: Some(ref team), .. }) if team == "TOTHER"));
 
         let reply = callback(json!({"type": "message", "user": "U2", "channel": "C1", "ts": "1.5",
             "thread_ts": "1.1", "text": "also the docs"}));

@@ -59,6 +59,22 @@ impl Store {
         .await
     }
 
+    /// Forgets handled messages, and notices said, older than `days`; how many rows went.
+    pub async fn slack_prune(&self, days: u32) -> Result<u64, StoreError> {
+        let before = now_ms() - i64::from(days) * 24 * 3600 * 1000;
+        self.write("prune old Slack messages", |mut tx| async move {
+            let inbox = sqlx::query("DELETE FROM slack_inbox WHERE handled_ms IS NOT NULL AND received_ms <= ?1")
+                .bind(before)
+                .execute(&mut *tx)
+                .await?;
+            let said =
+                sqlx::query("DELETE FROM slack_said WHERE created_ms <= ?1").bind(before).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(inbox.rows_affected() + said.rows_affected())
+        })
+        .await
+    }
+
     /// Messages received and not handled (a crash came between), oldest first.
     pub async fn slack_pending(&self, limit: u32) -> Result<Vec<SlackInboxItem>, StoreError> {
         let rows = sqlx::query(

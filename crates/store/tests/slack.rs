@@ -22,6 +22,11 @@ async fn a_message_is_received_once_and_pending_until_handled() {
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].key, "C1/1700.1");
     assert_eq!(pending[0].event, r#"{"type":"app_mention"}"#, "the first delivery is kept");
+
+    // Pruning forgets what was handled (here: everything older than "now"), never what waits.
+    assert_eq!(store.slack_prune(0).await.unwrap(), 1);
+    assert_eq!(store.slack_pending(10).await.unwrap().len(), 1);
+    assert!(store.slack_receive("C1/1700.2", "{}").await.unwrap(), "a forgotten message is new again");
 }
 
 #[tokio::test]

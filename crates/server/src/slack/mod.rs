@@ -54,6 +54,9 @@ impl std::fmt::Debug for SlackSettings {
     }
 }
 
+/// Handled messages (and notices said once) are forgotten after this many days.
+const KEEP_HANDLED_DAYS: u32 = 7;
+
 /// How long rswe waits for a person's name before using their id.
 const NAME_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -72,6 +75,8 @@ struct Inner {
     public_url: String,
     /// The bot's own user id (mentions of it start sessions), once `auth.test` answered.
     bot_user: std::sync::OnceLock<String>,
+    /// The bot's workspace: without an admin list, its people (and only they) may use rswe.
+    team: std::sync::OnceLock<String>,
     delivery: delivery::Delivery,
     /// One message of a thread handled at a time, in arrival order: a reply sent while
     /// the thread's session is being created waits for it instead of being lost.
@@ -109,12 +114,13 @@ impl SlackChannel {
                 service: service.clone(),
                 public_url: public_url.trim_end_matches('/').to_string(),
                 bot_user: std::sync::OnceLock::new(),
+                team: std::sync::OnceLock::new(),
                 delivery,
                 threads: std::sync::Mutex::default(),
             }),
         };
         match channel.inner.api.auth_test().await {
-            Ok(identity) => channel.connected(identity.user_id, closing).await,
+            Ok(identity) => channel.connected(identity, closing).await,
             // A wrong token is a configuration mistake: say so now.
             Err(error) if error.is_auth() => return Err(SlackStartError(format!("checking SLACK_BOT_TOKEN: {error}"))),
             // Slack unreachable: the server starts anyway, and Slack joins when it answers.
@@ -136,7 +142,7 @@ impl SlackChannel {
                 () = closing.cancelled() => return,
             }
             match self.inner.api.auth_test().await {
-                Ok(identity) => return self.connected(identity.user_id, closing).await,
+                Ok(identity) => return self.connected(identity, closing).await,
                 Err(error) => tracing::warn!(%error, "Slack: still not reachable"),
             }
             pause = (pause * 2).min(std::time::Duration::from_secs(300));
@@ -144,8 +150,14 @@ impl SlackChannel {
     }
 
     /// Slack answered: follow the sessions, finish what a crash left, take events.
-    async fn connected(&self, bot_user: String, closing: CancellationToken) {
-        let _ = self.inner.bot_user.set(bot_user);
+    async fn connected(&self, identity: rswe_slack::api::BotIdentity, closing: CancellationToken) {
+        let _ = self.inner.team.set(identity.team_id);
+        let _ = self.inner.bot_user.set(identity.user_id);
+        match self.inner.store.slack_prune(KEEP_HANDLED_DAYS).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "Slack: forgot old handled messages"),
+            Err(error) => tracing::warn!(%error, "Slack: could not prune old messages"),
+        }
         tracing::info!(bot = %self.bot_user(), "Slack: connected");
         self.inner.delivery.follow(self.inner.service.bus().subscribe());
         self.inner.delivery.catch_up().await;
@@ -293,7 +305,7 @@ impl SlackChannel {
         if bound.is_none() && message.kind == Kind::Channel {
             return;
         }
-        if !self.allowed(&message.user).await {
+        if !self.allowed(&message).await {
             let key = format!("denied/{}/{}/{}", message.user, message.channel, message.thread());
             if matches!(inner.store.slack_say_once(&key).await, Ok(true)) {
                 self.reply(
@@ -319,9 +331,19 @@ impl SlackChannel {
         }
     }
 
-    async fn allowed(&self, user: &str) -> bool {
+    /// Admins and approved people; without an admin list, the people of the bot's own
+    /// workspace (not guests of a Slack Connect channel from another organisation).
+    async fn allowed(&self, message: &Incoming) -> bool {
+        let user = message.user.as_str();
         let admins = &self.inner.settings.admins;
-        if admins.is_empty() || admins.iter().any(|admin| admin == user) {
+        if admins.iter().any(|admin| admin == user) {
+            return true;
+        }
+        let own_team = match (&message.user_team, self.inner.team.get()) {
+            (Some(theirs), Some(ours)) => theirs == ours,
+            _ => true,
+        };
+        if admins.is_empty() && own_team {
             return true;
         }
         self.inner.store.slack_is_approved(user).await.unwrap_or_else(|error| {
