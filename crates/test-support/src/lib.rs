@@ -22,6 +22,7 @@
 
 mod anthropic;
 mod bedrock;
+pub mod github;
 mod openai;
 pub mod peers;
 mod prompt;
