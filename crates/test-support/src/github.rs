@@ -406,7 +406,8 @@ async fn handle(
 }
 
 fn route(state: &mut FakeState, method: &Method, path: &str, query: Option<&str>, body: &Value) -> Answer {
-    let segments: Vec<String> = path.trim_matches('/').split('/').map(|s| percent_decode(s, false)).collect();
+    let segments: Vec<String> =
+        path.trim_matches('/').split('/').map(|s| crate::encoding::percent_decode(s.as_bytes(), false)).collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     match (method.as_str(), segments.as_slice()) {
         ("GET", ["user"]) => {
@@ -507,7 +508,9 @@ fn list_pulls(state: &FakeState, owner: &str, name: &str, query: Option<&str>) -
         .unwrap_or_default()
         .split('&')
         .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (percent_decode(k, true), percent_decode(v, true)))
+        .map(|(k, v)| {
+            (crate::encoding::percent_decode(k.as_bytes(), true), crate::encoding::percent_decode(v.as_bytes(), true))
+        })
         .collect();
     let state_filter = params.get("state").map(String::as_str).unwrap_or("open");
     let pulls: Vec<Value> = state
@@ -616,29 +619,4 @@ fn full(repo: &Repo) -> String {
 fn next_id(state: &mut FakeState) -> u64 {
     state.next_id += 1;
     state.next_id
-}
-
-/// Percent-decoding; `+` is a space only in a query (`plus_is_space`).
-fn percent_decode(input: &str, plus_is_space: bool) -> String {
-    let input = input.as_bytes();
-    let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while i < input.len() {
-        match input[i] {
-            b'+' if plus_is_space => out.push(b' '),
-            b'%' => {
-                let hex = input.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(byte) => {
-                        out.push(byte);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

@@ -22,6 +22,7 @@
 
 mod anthropic;
 mod bedrock;
+mod encoding;
 pub mod github;
 mod openai;
 pub mod peers;

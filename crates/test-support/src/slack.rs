@@ -651,33 +651,9 @@ fn parse_form(input: &[u8]) -> Vec<(String, String)> {
             let mut parts = pair.splitn(2, |&b| b == b'=');
             let key = parts.next().unwrap_or_default();
             let value = parts.next().unwrap_or_default();
-            (percent_decode(key), percent_decode(value))
+            (crate::encoding::percent_decode(key, true), crate::encoding::percent_decode(value, true))
         })
         .collect()
-}
-
-fn percent_decode(input: &[u8]) -> String {
-    let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while i < input.len() {
-        match input[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = input.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit));
-                let hex = hex.and_then(|h| std::str::from_utf8(h).ok());
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(byte) => {
-                        out.push(byte);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn encode_path_segment(name: &str) -> String {
