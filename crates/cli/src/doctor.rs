@@ -119,6 +119,15 @@ pub async fn doctor(config: &Config) -> Result<u8> {
                 },
                 Err(error) => report.fail("bot token", &error.to_string()),
             }
+            if let Some(app_token) = &slack.app_token {
+                match rswe_slack::api::SlackApi::new(&slack.api_url, &slack.bot_token) {
+                    Ok(api) => match api.open_socket_connection(app_token).await {
+                        Ok(_) => report.ok("app token", "accepted: Socket Mode can connect"),
+                        Err(error) => report.fail("app token", &error.to_string()),
+                    },
+                    Err(error) => report.fail("app token", &error.to_string()),
+                }
+            }
             let mode = match (&slack.app_token, &slack.signing_secret) {
                 (Some(_), Some(_)) => "Socket Mode and the Events API",
                 (Some(_), None) => "Socket Mode",

@@ -327,6 +327,32 @@ async fn doctor_says_what_is_configured_and_never_prints_a_key() {
     let output = env.rswe(&server).env("RSWE_MODEL", "openai/gpt-4.1").arg("doctor").output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert!(stdout(&output).contains("FAIL  default model: openai/gpt-4.1 cannot be used: OPENAI_API_KEY is not set"));
+    assert!(stdout(&output).contains("ok    Slack: not configured"));
+
+    // Slack: both tokens checked against the (fake) Web API, neither printed.
+    let slack = rswe_test_support::slack::FakeSlack::start().await;
+    slack.set_socket_url("ws://127.0.0.1:9/socket".into());
+    let mut doctor = env.rswe(&server);
+    doctor
+        .env("SLACK_BOT_TOKEN", slack.bot_token())
+        .env("SLACK_APP_TOKEN", slack.app_token())
+        .env("SLACK_API_URL", slack.api_url())
+        .env("ADMIN_USER_ID_LIST", "U0ADMIN, U0OTHER");
+    let text = stdout(&doctor.arg("doctor").output().unwrap());
+    assert!(text.contains("ok    bot token: accepted: the bot is U0BOT in team T0TEAM"), "{text}");
+    assert!(text.contains("ok    app token: accepted"), "{text}");
+    assert!(text.contains("ok    intake: Socket Mode"), "{text}");
+    assert!(text.contains("ok    admins: U0ADMIN, U0OTHER"), "{text}");
+    assert!(!text.contains(slack.bot_token()) && !text.contains(slack.app_token()), "{text}");
+    let mut doctor = env.rswe(&server);
+    doctor
+        .env("SLACK_BOT_TOKEN", "xoxb-wrong")
+        .env("SLACK_APP_TOKEN", "xapp-wrong")
+        .env("SLACK_API_URL", slack.api_url());
+    let text = stdout(&doctor.arg("doctor").output().unwrap());
+    assert!(text.contains("FAIL  bot token:") && text.contains("SLACK_BOT_TOKEN"), "{text}");
+    assert!(text.contains("FAIL  app token:") && text.contains("SLACK_APP_TOKEN"), "{text}");
+    assert!(text.contains("warn  admins: ADMIN_USER_ID_LIST is empty"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
