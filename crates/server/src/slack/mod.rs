@@ -219,12 +219,12 @@ impl SlackChannel {
     /// Takes a callback (verified already): records a message meant for rswe and answers at
     /// once; the work happens on its own task. `Ok(Some)` is a url_verification challenge.
     pub async fn accept(&self, body: &serde_json::Value) -> Result<Option<String>, StatusCode> {
-        if self.inner.bot_user.get().is_none() {
-            // Not connected yet: Slack sends it again.
-            return Err(StatusCode::SERVICE_UNAVAILABLE);
-        }
+        let connected = self.inner.bot_user.get().is_some();
         let message = match parse_callback(body, self.bot_user()) {
+            // Slack checking the URL needs no connection.
             Callback::UrlVerification { challenge } => return Ok(Some(challenge)),
+            // Not connected yet (the bot's id unknown): Slack sends it again.
+            _ if !connected => return Err(StatusCode::SERVICE_UNAVAILABLE),
             Callback::Ignored(why) => {
                 tracing::debug!(%why, "Slack: event ignored");
                 return Ok(None);
