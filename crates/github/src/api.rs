@@ -1,5 +1,6 @@
-//! The GitHub REST API client: repositories and permissions, forks, pull requests, comments,
-//! reactions.
+//! The GitHub REST API client: repositories and permissions, accounts, forks, pull requests,
+//! comments, review comments and reviews, issues, reactions, check runs and GitHub Actions job
+//! logs, and what a GitHub App needs (its installations and their tokens).
 //!
 //! Every call goes to `{api_url}/{path}`, the path joined onto the base so a GitHub
 //! Enterprise Server base (`https://ghe.example.com/api/v3`) works as well as
@@ -58,6 +59,18 @@ pub enum GitHubError {
     /// 401: the token is wrong, expired or revoked.
     #[error("GitHub rejected the token ({message}) for {what}: check GITHUB_TOKEN")]
     Unauthorized { what: String, message: String },
+    /// 401 on a call authenticated as the GitHub App itself (its JSON web token).
+    #[error(
+        "GitHub rejected the App's JSON web token ({message}) for {what}: check GITHUB_APP_ID and the App's \
+         private key (GITHUB_APP_PRIVATE_KEY or the key file)"
+    )]
+    AppUnauthorized { what: String, message: String },
+    /// The GitHub App has no installation that covers the repository.
+    #[error(
+        "the GitHub App is not installed on {repository}: install it on the repository (or on its owner's \
+         account) from the App's settings page, then try again"
+    )]
+    AppNotInstalled { repository: String },
     /// 422: the request is well-formed but GitHub will not do it.
     #[error("GitHub would not do {what}: {}", describe_validation(.message, .errors))]
     Validation { what: String, message: String, errors: Vec<String> },
@@ -94,6 +107,8 @@ pub struct Repository {
     pub html_url: String,
     /// The repository it was forked from, as `(owner, name)`.
     pub parent: Option<(String, String)>,
+    /// The HTTPS clone URL (`clone_url`); empty when GitHub gave none.
+    pub clone_url: String,
 }
 
 impl Repository {
@@ -128,13 +143,140 @@ pub struct PullRequest {
     pub draft: bool,
 }
 
+/// A pull request as `GET /repos/{owner}/{repo}/pulls/{number}` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequestDetail {
+    pub number: u64,
+    pub html_url: String,
+    /// `open` or `closed`.
+    pub state: String,
+    pub title: String,
+    /// The description (empty when there is none).
+    pub body: String,
+    pub draft: bool,
+    pub merged: bool,
+    /// The head branch's name.
+    pub head_ref: String,
+    /// The head commit.
+    pub head_sha: String,
+    /// The repository the head branch lives in, `owner/name`; `None` when it was deleted.
+    pub head_repository: Option<String>,
+    /// The base branch's name.
+    pub base_ref: String,
+}
+
+/// A GitHub account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub login: String,
+    pub id: u64,
+}
+
+/// A GitHub App, as `GET /app` describes the one authenticating.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct App {
+    /// The App's URL name; its bot is `{slug}[bot]`.
+    pub slug: String,
+    pub name: String,
+}
+
+/// An installation access token (`ghs_…`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct InstallationToken {
+    pub token: String,
+    pub expires_at: SystemTime,
+}
+
+impl fmt::Debug for InstallationToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InstallationToken").field("token", &"[hidden]").field("expires_at", &self.expires_at).finish()
+    }
+}
+
+/// A comment on a pull request's diff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewComment {
+    pub id: u64,
+    /// The author's login (`ghost` for a deleted account).
+    pub user: String,
+    pub body: String,
+    /// The file it is on.
+    pub path: String,
+    /// The line it is on; `None` when the diff moved on and it is outdated.
+    pub line: Option<u64>,
+    /// The comment it answers, in a thread.
+    pub in_reply_to_id: Option<u64>,
+    pub html_url: String,
+    /// RFC 3339, as GitHub gives it.
+    pub created_at: String,
+}
+
+/// A pull request review.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Review {
+    pub id: u64,
+    pub user: String,
+    /// `APPROVED`, `CHANGES_REQUESTED`, `COMMENTED`, `DISMISSED` or `PENDING`.
+    pub state: String,
+    pub body: String,
+}
+
+/// A comment on an issue or a pull request's conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueComment {
+    pub id: u64,
+    pub user: String,
+    pub body: String,
+    pub html_url: String,
+    /// RFC 3339, as GitHub gives it.
+    pub created_at: String,
+}
+
+/// A check run on a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckRun {
+    /// For a GitHub Actions check, also the job's id (see [`GitHubApi::job_log`]).
+    pub id: u64,
+    pub name: String,
+    /// `queued`, `in_progress`, `completed`, `waiting`, `requested` or `pending`.
+    pub status: String,
+    /// Once completed: `success`, `failure`, `neutral`, `cancelled`, `skipped`, `timed_out` or
+    /// `action_required`.
+    pub conclusion: Option<String>,
+    pub html_url: String,
+    pub details_url: String,
+    /// `output.title`.
+    pub title: Option<String>,
+    /// `output.summary`.
+    pub summary: Option<String>,
+}
+
+/// An issue (or a pull request seen as an issue).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    pub number: u64,
+    pub title: String,
+    /// The description (empty when there is none).
+    pub body: String,
+    pub is_pull_request: bool,
+    pub html_url: String,
+    /// `open` or `closed`.
+    pub state: String,
+}
+
+/// Items asked for per page of a list.
+const PER_PAGE: usize = 100;
+/// Pages of a list read at most.
+const MAX_PAGES: u32 = 5;
+
 /// A GitHub REST API client. Cloning is cheap (the connection pool is shared).
 #[derive(Clone)]
 pub struct GitHubApi {
     http: Client,
     /// The base, without a trailing slash.
     base: String,
-    auth: HeaderValue,
+    /// `Bearer …`; `None` for an anonymous client.
+    auth: Option<HeaderValue>,
 }
 
 impl fmt::Debug for GitHubApi {
@@ -154,8 +296,23 @@ struct Call<'a> {
 
 impl GitHubApi {
     /// A client for the API at `api_url` (e.g. [`DEFAULT_API_URL`] or
-    /// `https://ghe.example.com/api/v3`) authenticating with `token`.
+    /// `https://ghe.example.com/api/v3`) authenticating with `token` (a personal access token, an
+    /// installation token, or a GitHub App's JSON web token).
     pub fn new(api_url: &str, token: &str) -> Result<GitHubApi, GitHubError> {
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(GitHubError::Config { message: "the token is empty: set GITHUB_TOKEN".to_owned() });
+        }
+        Self::build(api_url, Some(token))
+    }
+
+    /// A client without credentials, for what GitHub shows anyone (public accounts, e.g.
+    /// [`GitHubApi::user`]); its rate limit is much lower.
+    pub fn anonymous(api_url: &str) -> Result<GitHubApi, GitHubError> {
+        Self::build(api_url, None)
+    }
+
+    fn build(api_url: &str, token: Option<&str>) -> Result<GitHubApi, GitHubError> {
         let base = api_url.trim().trim_end_matches('/').to_owned();
         let parsed = Url::parse(&base)
             .map_err(|e| GitHubError::Config { message: format!("the API URL {base:?} is not a URL: {e}") })?;
@@ -164,14 +321,16 @@ impl GitHubApi {
                 message: format!("the API URL {base:?} must be an http(s) URL without a query"),
             });
         }
-        let token = token.trim();
-        if token.is_empty() {
-            return Err(GitHubError::Config { message: "the token is empty: set GITHUB_TOKEN".to_owned() });
-        }
-        let mut auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| GitHubError::Config {
-            message: "the token contains characters a header cannot carry: check GITHUB_TOKEN".to_owned(),
-        })?;
-        auth.set_sensitive(true);
+        let auth = match token {
+            Some(token) => {
+                let mut auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| GitHubError::Config {
+                    message: "the token contains characters a header cannot carry: check GITHUB_TOKEN".to_owned(),
+                })?;
+                auth.set_sensitive(true);
+                Some(auth)
+            }
+            None => None,
+        };
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static("application/vnd.github+json"));
         headers.insert("x-github-api-version", HeaderValue::from_static(API_VERSION));
@@ -321,6 +480,374 @@ impl GitHubApi {
         Ok(role.unwrap_or(permission.permission))
     }
 
+    /// `GET /user`: the token's login and account id.
+    pub async fn authenticated_user_id(&self) -> Result<User, GitHubError> {
+        let what = "the token's user";
+        let url = self.url(&["user"], &[])?;
+        let answer = self.call(Call { what, method: Method::GET, url, body: None, idempotent: true }).await?;
+        parse_user(what, answer)
+    }
+
+    /// `GET /users/{login}`.
+    pub async fn user(&self, login: &str) -> Result<User, GitHubError> {
+        let what = format!("the account {login}");
+        let url = self.url(&["users", login], &[])?;
+        let answer = self.call(Call { what: &what, method: Method::GET, url, body: None, idempotent: true }).await?;
+        parse_user(&what, answer)
+    }
+
+    /// `GET /app`: the GitHub App this client authenticates as (with the App's JSON web token).
+    pub async fn app(&self) -> Result<App, GitHubError> {
+        let what = "the GitHub App";
+        let url = self.url(&["app"], &[])?;
+        let answer = self.call(Call { what, method: Method::GET, url, body: None, idempotent: true }).await?;
+        #[derive(Deserialize)]
+        struct AppAnswer {
+            slug: String,
+            #[serde(default)]
+            name: String,
+        }
+        let app = decode::<AppAnswer>(what, answer)?;
+        Ok(App { slug: app.slug, name: app.name })
+    }
+
+    /// `GET /repos/{owner}/{repo}/installation` (with the App's JSON web token): the id of the App's
+    /// installation covering the repository.
+    pub async fn repository_installation(&self, owner: &str, name: &str) -> Result<u64, GitHubError> {
+        let what = format!("the GitHub App's installation on {owner}/{name}");
+        let url = self.url(&["repos", owner, name, "installation"], &[])?;
+        let answer = self.call(Call { what: &what, method: Method::GET, url, body: None, idempotent: true }).await?;
+        #[derive(Deserialize)]
+        struct Installation {
+            id: u64,
+        }
+        Ok(decode::<Installation>(&what, answer)?.id)
+    }
+
+    /// `POST /app/installations/{id}/access_tokens` (with the App's JSON web token): a token
+    /// narrowed to `repositories` (names within the installation's account; empty: all of them)
+    /// and `permissions` (e.g. `{"contents": "write"}`; `null`: all the installation has).
+    pub async fn create_installation_token(
+        &self,
+        installation_id: u64,
+        repositories: &[&str],
+        permissions: &Value,
+    ) -> Result<InstallationToken, GitHubError> {
+        let what = format!("minting a token for the GitHub App's installation {installation_id}");
+        let id = installation_id.to_string();
+        let url = self.url(&["app", "installations", &id, "access_tokens"], &[])?;
+        let mut body = json!({});
+        if !repositories.is_empty() {
+            body["repositories"] = json!(repositories);
+        }
+        if !permissions.is_null() {
+            body["permissions"] = permissions.clone();
+        }
+        // Minting twice only leaves an unused token behind: harmless to repeat.
+        let answer =
+            self.call(Call { what: &what, method: Method::POST, url, body: Some(body), idempotent: true }).await?;
+        #[derive(Deserialize)]
+        struct Token {
+            token: String,
+            expires_at: String,
+        }
+        let token = decode::<Token>(&what, answer)?;
+        let expires_at = parse_timestamp(&token.expires_at).ok_or_else(|| GitHubError::BadResponse {
+            what: what.clone(),
+            message: format!("expires_at {:?} is not an RFC 3339 time", token.expires_at),
+        })?;
+        Ok(InstallationToken { token: token.token, expires_at })
+    }
+
+    /// `GET /repos/{owner}/{repo}/pulls/{number}`.
+    pub async fn pull_request(&self, owner: &str, name: &str, number: u64) -> Result<PullRequestDetail, GitHubError> {
+        let what = format!("pull request {owner}/{name}#{number}");
+        let number = number.to_string();
+        let url = self.url(&["repos", owner, name, "pulls", &number], &[])?;
+        let answer = self.call(Call { what: &what, method: Method::GET, url, body: None, idempotent: true }).await?;
+        #[derive(Deserialize)]
+        struct HeadRepo {
+            full_name: String,
+        }
+        #[derive(Deserialize)]
+        struct Head {
+            #[serde(rename = "ref")]
+            name: String,
+            #[serde(default)]
+            sha: String,
+            #[serde(default)]
+            repo: Option<HeadRepo>,
+        }
+        #[derive(Deserialize)]
+        struct Base {
+            #[serde(rename = "ref")]
+            name: String,
+        }
+        #[derive(Deserialize)]
+        struct Pull {
+            number: u64,
+            html_url: String,
+            #[serde(default)]
+            state: String,
+            #[serde(default)]
+            title: String,
+            #[serde(default)]
+            body: Option<String>,
+            #[serde(default)]
+            draft: bool,
+            #[serde(default)]
+            merged: bool,
+            head: Head,
+            base: Base,
+        }
+        let pull = decode::<Pull>(&what, answer)?;
+        Ok(PullRequestDetail {
+            number: pull.number,
+            html_url: pull.html_url,
+            state: pull.state,
+            title: pull.title,
+            body: pull.body.unwrap_or_default(),
+            draft: pull.draft,
+            merged: pull.merged,
+            head_ref: pull.head.name,
+            head_sha: pull.head.sha,
+            head_repository: pull.head.repo.map(|r| r.full_name),
+            base_ref: pull.base.name,
+        })
+    }
+
+    /// `GET /repos/{owner}/{repo}/pulls/{number}/comments`: the comments on the diff, oldest first
+    /// (the first 500).
+    pub async fn review_comments(
+        &self,
+        owner: &str,
+        name: &str,
+        number: u64,
+    ) -> Result<Vec<ReviewComment>, GitHubError> {
+        let what = format!("the review comments of {owner}/{name}#{number}");
+        let number = number.to_string();
+        let items = self.list(&what, &["repos", owner, name, "pulls", &number, "comments"]).await?;
+        #[derive(Deserialize)]
+        struct Comment {
+            id: u64,
+            #[serde(default)]
+            user: Option<Login>,
+            #[serde(default)]
+            body: Option<String>,
+            #[serde(default)]
+            path: String,
+            #[serde(default)]
+            line: Option<u64>,
+            #[serde(default)]
+            in_reply_to_id: Option<u64>,
+            #[serde(default)]
+            html_url: String,
+            #[serde(default)]
+            created_at: String,
+        }
+        items
+            .into_iter()
+            .map(|item| {
+                let c = decode::<Comment>(&what, item)?;
+                Ok(ReviewComment {
+                    id: c.id,
+                    user: login_of(c.user),
+                    body: c.body.unwrap_or_default(),
+                    path: c.path,
+                    line: c.line,
+                    in_reply_to_id: c.in_reply_to_id,
+                    html_url: c.html_url,
+                    created_at: c.created_at,
+                })
+            })
+            .collect()
+    }
+
+    /// `GET /repos/{owner}/{repo}/pulls/{number}/reviews`, oldest first (the first 500).
+    pub async fn reviews(&self, owner: &str, name: &str, number: u64) -> Result<Vec<Review>, GitHubError> {
+        let what = format!("the reviews of {owner}/{name}#{number}");
+        let number = number.to_string();
+        let items = self.list(&what, &["repos", owner, name, "pulls", &number, "reviews"]).await?;
+        #[derive(Deserialize)]
+        struct ReviewAnswer {
+            id: u64,
+            #[serde(default)]
+            user: Option<Login>,
+            #[serde(default)]
+            state: String,
+            #[serde(default)]
+            body: Option<String>,
+        }
+        items
+            .into_iter()
+            .map(|item| {
+                let r = decode::<ReviewAnswer>(&what, item)?;
+                Ok(Review { id: r.id, user: login_of(r.user), state: r.state, body: r.body.unwrap_or_default() })
+            })
+            .collect()
+    }
+
+    /// `GET /repos/{owner}/{repo}/issues/{number}/comments`: the conversation of an issue or a
+    /// pull request, oldest first (the first 500).
+    pub async fn issue_comments(&self, owner: &str, name: &str, number: u64) -> Result<Vec<IssueComment>, GitHubError> {
+        let what = format!("the comments of {owner}/{name}#{number}");
+        let number = number.to_string();
+        let items = self.list(&what, &["repos", owner, name, "issues", &number, "comments"]).await?;
+        #[derive(Deserialize)]
+        struct Comment {
+            id: u64,
+            #[serde(default)]
+            user: Option<Login>,
+            #[serde(default)]
+            body: Option<String>,
+            #[serde(default)]
+            html_url: String,
+            #[serde(default)]
+            created_at: String,
+        }
+        items
+            .into_iter()
+            .map(|item| {
+                let c = decode::<Comment>(&what, item)?;
+                Ok(IssueComment {
+                    id: c.id,
+                    user: login_of(c.user),
+                    body: c.body.unwrap_or_default(),
+                    html_url: c.html_url,
+                    created_at: c.created_at,
+                })
+            })
+            .collect()
+    }
+
+    /// `POST /repos/{owner}/{repo}/pulls/{number}/comments/{comment_id}/replies`: answers a review
+    /// comment in its thread; the reply's id.
+    pub async fn reply_to_review_comment(
+        &self,
+        owner: &str,
+        name: &str,
+        number: u64,
+        comment_id: u64,
+        body: &str,
+    ) -> Result<u64, GitHubError> {
+        let what = format!("replying to review comment {comment_id} on {owner}/{name}#{number}");
+        let number = number.to_string();
+        let id = comment_id.to_string();
+        let url = self.url(&["repos", owner, name, "pulls", &number, "comments", &id, "replies"], &[])?;
+        let body = json!({ "body": body });
+        let answer =
+            self.call(Call { what: &what, method: Method::POST, url, body: Some(body), idempotent: false }).await?;
+        #[derive(Deserialize)]
+        struct Comment {
+            id: u64,
+        }
+        Ok(decode::<Comment>(&what, answer)?.id)
+    }
+
+    /// `GET /repos/{owner}/{repo}/commits/{git_ref}/check-runs`: the check runs on a commit (a
+    /// SHA, a branch or a tag), the first 100.
+    pub async fn check_runs(&self, owner: &str, name: &str, git_ref: &str) -> Result<Vec<CheckRun>, GitHubError> {
+        let what = format!("the check runs of {git_ref} in {owner}/{name}");
+        let per_page = PER_PAGE.to_string();
+        let url = self.url(&["repos", owner, name, "commits", git_ref, "check-runs"], &[("per_page", &per_page)])?;
+        let answer = self.call(Call { what: &what, method: Method::GET, url, body: None, idempotent: true }).await?;
+        #[derive(Deserialize, Default)]
+        struct Output {
+            #[serde(default)]
+            title: Option<String>,
+            #[serde(default)]
+            summary: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct Run {
+            id: u64,
+            #[serde(default)]
+            name: String,
+            #[serde(default)]
+            status: String,
+            #[serde(default)]
+            conclusion: Option<String>,
+            #[serde(default)]
+            html_url: Option<String>,
+            #[serde(default)]
+            details_url: Option<String>,
+            #[serde(default)]
+            output: Option<Output>,
+        }
+        #[derive(Deserialize)]
+        struct Runs {
+            check_runs: Vec<Run>,
+        }
+        let runs = decode::<Runs>(&what, answer)?;
+        Ok(runs
+            .check_runs
+            .into_iter()
+            .map(|run| {
+                let output = run.output.unwrap_or_default();
+                CheckRun {
+                    id: run.id,
+                    name: run.name,
+                    status: run.status,
+                    conclusion: run.conclusion,
+                    html_url: run.html_url.unwrap_or_default(),
+                    details_url: run.details_url.unwrap_or_default(),
+                    title: output.title,
+                    summary: output.summary,
+                }
+            })
+            .collect())
+    }
+
+    /// `GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs`: the end of a GitHub Actions job's log,
+    /// at most `max_bytes` bytes (cut on a character boundary).
+    ///
+    /// GitHub answers with a redirect to a short-lived download address, which is followed. When
+    /// GitHub has no log for it (`404`: not an Actions job, or not visible to the token; `410`: the
+    /// log expired), the answer is an empty string rather than an error.
+    pub async fn job_log(&self, owner: &str, name: &str, job_id: u64, max_bytes: usize) -> Result<String, GitHubError> {
+        let what = format!("the log of job {job_id} in {owner}/{name}");
+        let id = job_id.to_string();
+        let url = self.url(&["repos", owner, name, "actions", "jobs", &id, "logs"], &[])?;
+        let bytes = match self.send(Call { what: &what, method: Method::GET, url, body: None, idempotent: true }).await
+        {
+            Ok(bytes) => bytes,
+            Err(GitHubError::NotFound { .. }) | Err(GitHubError::Http { status: 410, .. }) => return Ok(String::new()),
+            Err(e) => return Err(e),
+        };
+        Ok(tail(&String::from_utf8_lossy(&bytes), max_bytes).to_owned())
+    }
+
+    /// `GET /repos/{owner}/{repo}/issues/{number}`: an issue, or a pull request seen as one.
+    pub async fn issue(&self, owner: &str, name: &str, number: u64) -> Result<Issue, GitHubError> {
+        let what = format!("issue {owner}/{name}#{number}");
+        let number = number.to_string();
+        let url = self.url(&["repos", owner, name, "issues", &number], &[])?;
+        let answer = self.call(Call { what: &what, method: Method::GET, url, body: None, idempotent: true }).await?;
+        #[derive(Deserialize)]
+        struct IssueAnswer {
+            number: u64,
+            #[serde(default)]
+            title: String,
+            #[serde(default)]
+            body: Option<String>,
+            #[serde(default)]
+            pull_request: Option<Value>,
+            #[serde(default)]
+            html_url: String,
+            #[serde(default)]
+            state: String,
+        }
+        let issue = decode::<IssueAnswer>(&what, answer)?;
+        Ok(Issue {
+            number: issue.number,
+            title: issue.title,
+            body: issue.body.unwrap_or_default(),
+            is_pull_request: issue.pull_request.is_some_and(|p| !p.is_null()),
+            html_url: issue.html_url,
+            state: issue.state,
+        })
+    }
+
     /// `{base}/{segments…}?{query}`, every segment and query value percent-encoded.
     fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> Result<Url, GitHubError> {
         let mut url = self.base.clone();
@@ -346,12 +873,50 @@ impl GitHubApi {
     /// `null` for an empty one).
     async fn call(&self, call: Call<'_>) -> Result<Value, GitHubError> {
         let what = call.what;
+        let bytes = self.send(call).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&bytes)
+            .map_err(|e| GitHubError::BadResponse { what: what.to_owned(), message: format!("not JSON: {e}") })
+    }
+
+    /// `GET {segments}?per_page=100`, then `&page=2`, … while pages come back full, up to
+    /// [`MAX_PAGES`]: the items of every page.
+    async fn list(&self, what: &str, segments: &[&str]) -> Result<Vec<Value>, GitHubError> {
+        let per_page = PER_PAGE.to_string();
+        let mut items = Vec::new();
+        for page in 1..=MAX_PAGES {
+            let page = page.to_string();
+            let mut query = vec![("per_page", per_page.as_str())];
+            if page != "1" {
+                query.push(("page", page.as_str()));
+            }
+            let url = self.url(segments, &query)?;
+            let answer = self.call(Call { what, method: Method::GET, url, body: None, idempotent: true }).await?;
+            let Value::Array(batch) = answer else {
+                return Err(GitHubError::BadResponse { what: what.to_owned(), message: "not a list".to_owned() });
+            };
+            let full = batch.len() >= PER_PAGE;
+            items.extend(batch);
+            if !full {
+                break;
+            }
+        }
+        Ok(items)
+    }
+
+    /// Sends `call`, retrying as the module documentation says; the answer's bytes.
+    async fn send(&self, call: Call<'_>) -> Result<Vec<u8>, GitHubError> {
+        let what = call.what;
         let mut backoff = BACKOFF_START;
         let mut attempt = 1;
         loop {
             let last = attempt >= MAX_ATTEMPTS;
-            let mut request =
-                self.http.request(call.method.clone(), call.url.clone()).header(AUTHORIZATION, &self.auth);
+            let mut request = self.http.request(call.method.clone(), call.url.clone());
+            if let Some(auth) = &self.auth {
+                request = request.header(AUTHORIZATION, auth);
+            }
             if let Some(body) = &call.body {
                 request = request.json(body);
             }
@@ -375,13 +940,7 @@ impl GitHubApi {
                             what: what.to_owned(),
                             message: format!("reading the answer: {}", describe(&e)),
                         })?;
-                        if bytes.iter().all(u8::is_ascii_whitespace) {
-                            return Ok(Value::Null);
-                        }
-                        return serde_json::from_slice(&bytes).map_err(|e| GitHubError::BadResponse {
-                            what: what.to_owned(),
-                            message: format!("not JSON: {e}"),
-                        });
+                        return Ok(bytes.to_vec());
                     }
                     if let Some(wait) = rate_limit_wait(status, response.headers()) {
                         if last || wait > MAX_RATE_LIMIT_WAIT {
@@ -538,6 +1097,8 @@ fn parse_repository(what: &str, answer: Value) -> Result<Repository, GitHubError
         html_url: String,
         #[serde(default)]
         parent: Option<Parent>,
+        #[serde(default)]
+        clone_url: Option<String>,
     }
     let repo = decode::<Repo>(what, answer)?;
     Ok(Repository {
@@ -549,7 +1110,81 @@ fn parse_repository(what: &str, answer: Value) -> Result<Repository, GitHubError
         private: repo.private,
         html_url: repo.html_url,
         parent: repo.parent.map(|p| (p.owner.login, p.name)),
+        clone_url: repo.clone_url.unwrap_or_default(),
     })
+}
+
+/// `{"login": …}`, as GitHub nests accounts.
+#[derive(Deserialize)]
+struct Login {
+    login: String,
+}
+
+/// The login of an account that may have been deleted (GitHub then gives `null`).
+fn login_of(user: Option<Login>) -> String {
+    user.map_or_else(|| "ghost".to_owned(), |u| u.login)
+}
+
+fn parse_user(what: &str, answer: Value) -> Result<User, GitHubError> {
+    #[derive(Deserialize)]
+    struct UserAnswer {
+        login: String,
+        id: u64,
+    }
+    let user = decode::<UserAnswer>(what, answer)?;
+    Ok(User { login: user.login, id: user.id })
+}
+
+/// The last `max_bytes` bytes of `text` at most, starting on a character boundary.
+fn tail(text: &str, max_bytes: usize) -> &str {
+    let mut start = text.len().saturating_sub(max_bytes);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
+
+/// An RFC 3339 time (`2026-11-26T07:00:00Z`, fractions and `±hh:mm` offsets allowed).
+pub(crate) fn parse_timestamp(text: &str) -> Option<SystemTime> {
+    let text = text.trim();
+    let (date, time) = text.split_once(['T', 't', ' '])?;
+    let mut date_parts = date.splitn(3, '-');
+    let year: i64 = date_parts.next()?.parse().ok()?;
+    let month: u32 = date_parts.next()?.parse().ok()?;
+    let day: u32 = date_parts.next()?.parse().ok()?;
+    let (clock, offset_seconds) = if let Some(clock) = time.strip_suffix(['Z', 'z']) {
+        (clock, 0)
+    } else {
+        let at = time.rfind(['+', '-'])?;
+        let (clock, offset) = time.split_at(at);
+        let sign = if offset.starts_with('-') { -1 } else { 1 };
+        let (hours, minutes) = offset[1..].split_once(':')?;
+        let hours: i64 = hours.parse().ok()?;
+        let minutes: i64 = minutes.parse().ok()?;
+        (clock, sign * (hours * 3600 + minutes * 60))
+    };
+    let clock = clock.split_once('.').map_or(clock, |(whole, _fraction)| whole);
+    let mut clock_parts = clock.splitn(3, ':');
+    let hour: i64 = clock_parts.next()?.parse().ok()?;
+    let minute: i64 = clock_parts.next()?.parse().ok()?;
+    let second: i64 = clock_parts.next()?.parse().ok()?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset_seconds;
+    let seconds = u64::try_from(seconds).ok()?;
+    UNIX_EPOCH.checked_add(Duration::from_secs(seconds))
+}
+
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar.
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month = i64::from(month);
+    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 fn parse_pull_request(what: &str, answer: Value) -> Result<PullRequest, GitHubError> {
@@ -626,4 +1261,34 @@ fn describe(error: &reqwest::Error) -> String {
         source = e.source();
     }
     message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        let at = |s: &str| parse_timestamp(s).map(|t| t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs());
+        assert_eq!(at("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(at("2026-11-26T07:00:00Z"), Some(1_795_676_400));
+        assert_eq!(at("2026-11-26T07:00:00.123Z"), Some(1_795_676_400));
+        assert_eq!(at("2026-11-26T09:00:00+02:00"), Some(1_795_676_400));
+        assert_eq!(at("2026-11-26T02:30:00-04:30"), Some(1_795_676_400));
+        assert_eq!(at("2000-02-29T12:00:00Z"), Some(951_825_600));
+        for bad in ["", "2026-11-26", "2026-13-01T00:00:00Z", "2026-11-26T07:00:00", "yesterday"] {
+            assert_eq!(at(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn tails_cut_on_character_boundaries() {
+        assert_eq!(tail("hello", 10), "hello");
+        assert_eq!(tail("hello", 3), "llo");
+        assert_eq!(tail("hello", 0), "");
+        // "é" is two bytes: a cut inside it moves past it.
+        assert_eq!(tail("aé", 1), "");
+        assert_eq!(tail("aéb", 2), "b");
+        assert_eq!(tail("aéb", 3), "éb");
+    }
 }

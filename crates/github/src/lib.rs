@@ -13,10 +13,12 @@
 
 pub mod api;
 pub mod auth;
+pub mod git;
 pub mod marker;
 pub mod redact;
 pub mod reference;
 pub mod settings;
+pub mod tools;
 pub mod webhook;
 
 pub use auth::{GitHubAuth, Identity};

@@ -44,7 +44,7 @@ impl fmt::Debug for Credentials {
 }
 
 /// Everything rswe needs to work with GitHub.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct GitHubSettings {
     /// The REST API (GITHUB_API_URL): [`DEFAULT_API_URL`] or `https://HOST/api/v3` for GitHub Enterprise Server.
     pub api_url: String,
@@ -63,6 +63,22 @@ pub struct GitHubSettings {
     pub commit_email: Option<String>,
     /// The longest `wait_for_checks` waits.
     pub checks_timeout: Duration,
+}
+
+impl fmt::Debug for GitHubSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GitHubSettings")
+            .field("api_url", &self.api_url)
+            .field("credentials", &self.credentials)
+            .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "[hidden]"))
+            .field("trigger", &self.trigger)
+            .field("bot_user", &self.bot_user)
+            .field("fork_organization", &self.fork_organization)
+            .field("commit_name", &self.commit_name)
+            .field("commit_email", &self.commit_email)
+            .field("checks_timeout", &self.checks_timeout)
+            .finish()
+    }
 }
 
 impl GitHubSettings {

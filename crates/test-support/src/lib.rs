@@ -23,6 +23,7 @@
 mod anthropic;
 mod bedrock;
 mod encoding;
+pub mod git_http;
 pub mod github;
 mod openai;
 pub mod peers;

@@ -9,6 +9,7 @@ mod closest;
 mod delivery;
 mod editor;
 mod excerpt;
+mod filter;
 mod images;
 mod registry;
 mod search;
@@ -20,6 +21,7 @@ mod todo;
 
 pub use delivery::{SendFileTool, SendMessageTool};
 pub use editor::EditorTool;
+pub use filter::OutputFilter;
 pub use images::{MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, ReadImageTool, image_for_model};
 pub use registry::ToolRegistry;
 pub use search::{FindFilesTool, SearchTool};

@@ -22,6 +22,14 @@ impl ToolRegistry {
         }
     }
 
+    /// Passes the output of every tool registered so far through `filter` (to remove known
+    /// secrets); tools registered later are not filtered.
+    pub fn filter_output(&mut self, filter: crate::OutputFilter) {
+        for tool in &mut self.tools {
+            *tool = Arc::new(crate::filter::Filtered { inner: tool.clone(), filter: filter.clone() });
+        }
+    }
+
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Tool>> {
         self.tools.iter().find(|t| t.name() == name)
     }
