@@ -24,6 +24,104 @@ impl Report {
     }
 }
 
+/// The events rswe takes from a GitHub webhook, as GitHub's settings page names them.
+const GITHUB_EVENTS: &str = "Issue comments, Issues, Pull request reviews, Pull request review comments";
+
+/// Checks the GitHub credentials against the API and shows how GitHub reaches rswe.
+async fn github_section(report: &mut Report, config: &Config, github: &rswe_github::GitHubSettings) {
+    use rswe_github::{Credentials, GitHubAuth};
+    if github.api_url == rswe_github::api::DEFAULT_API_URL {
+        report.ok("API", &format!("github.com ({})", github.api_url));
+    } else {
+        let host = reqwest::Url::parse(&github.api_url)
+            .ok()
+            .and_then(|url| url.host_str().map(str::to_string))
+            .unwrap_or_else(|| github.api_url.clone());
+        report.ok("API", &format!("GitHub Enterprise Server at {host} ({})", github.api_url));
+    }
+    // The identity sessions use: the token's user, or the App's bot account.
+    let auth = GitHubAuth::new(&github.api_url, github.credentials.clone());
+    let identity = match (&github.credentials, auth) {
+        (Credentials::Token(_), Ok(auth)) => match auth.identity().await {
+            Ok(identity) => {
+                report.ok("token", &format!("accepted: authenticated as {}", identity.login));
+                Some(identity)
+            }
+            Err(error) => {
+                report.fail("token", &error.to_string());
+                None
+            }
+        },
+        (Credentials::Token(_), Err(error)) => {
+            report.fail("token", &error.to_string());
+            None
+        }
+        (Credentials::App(app), auth) => {
+            let identity = match auth {
+                Ok(auth) => match auth.identity().await {
+                    Ok(identity) => {
+                        report.ok("App", &format!("GitHub App {} (App ID {})", identity.login, app.app_id));
+                        Some(identity)
+                    }
+                    Err(error) => {
+                        report.fail("App", &format!("App ID {}: {error}", app.app_id));
+                        None
+                    }
+                },
+                Err(error) => {
+                    report.fail("App", &format!("App ID {}: {error}", app.app_id));
+                    None
+                }
+            };
+            match app.installation_id {
+                Some(id) => report.ok("installation", &format!("{id}, used for every repository")),
+                None => report.ok("installation", "found per repository (install the App on each one rswe works on)"),
+            }
+            identity
+        }
+    };
+    let public_url = config
+        .server
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.server.listen))
+        .trim_end_matches('/')
+        .to_string();
+    if github.webhook_secret.is_some() {
+        report.ok("webhook", &format!("webhooks accepted at {public_url}/github/webhook (events: {GITHUB_EVENTS})"));
+        if config.server.public_url.is_none() {
+            report.warn(
+                "webhook URL",
+                "server.public_url is not set: give GitHub the HTTPS address it reaches rswe at, ending in \
+                 /github/webhook",
+            );
+        }
+    } else {
+        report.warn(
+            "webhook",
+            "GITHUB_WEBHOOK_SECRET is not set: POST /github/webhook refuses every delivery; set it to the secret you \
+             gave GitHub",
+        );
+    }
+    report.ok("trigger", &format!("\"{}\" in an issue or pull request comment starts a session", github.trigger));
+    match (&github.bot_user, &identity) {
+        (Some(login), _) => report.ok("bot user", &format!("{login}: issues assigned to it start a session")),
+        (None, Some(identity)) => report.ok(
+            "bot user",
+            &format!("{} (the credentials' own): issues assigned to it start a session", identity.login),
+        ),
+        (None, None) => report.ok("bot user", "the credentials' own login: issues assigned to it start a session"),
+    }
+    if let Some(identity) = &identity {
+        let name = github.commit_name.as_deref().unwrap_or(&identity.name);
+        let email = github.commit_email.as_deref().unwrap_or(&identity.email);
+        report.ok("commits", &format!("authored by {name} <{email}>"));
+    }
+    if let Some(organization) = &github.fork_organization {
+        report.ok("forks", &format!("made under {organization} when the credentials cannot push"));
+    }
+}
+
 pub async fn doctor(config: &Config) -> Result<u8> {
     let mut report = Report { problems: 0 };
     println!("rswe {}", env!("CARGO_PKG_VERSION"));
@@ -141,6 +239,16 @@ pub async fn doctor(config: &Config) -> Result<u8> {
             }
         }
         Err(error) => report.fail("Slack", &format!("{error:#}")),
+    }
+
+    println!("GitHub");
+    match config.github_settings() {
+        Ok(None) => report.ok(
+            "GitHub",
+            "off: set GITHUB_TOKEN, or GITHUB_APP_ID and the App's private key, to turn it on (docs/github.md)",
+        ),
+        Ok(Some(github)) => github_section(&mut report, config, &github).await,
+        Err(error) => report.fail("settings", &format!("{error:#}")),
     }
 
     println!("storage");

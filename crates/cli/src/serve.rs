@@ -38,6 +38,13 @@ pub async fn serve(config: Config, args: ServeArgs) -> Result<u8> {
         default_model: config.agent.model.clone(),
         models,
     };
+    let github = config.github_settings()?;
+    let github_service = match &github {
+        Some(github) => {
+            Some(rswe_server::GitHubServiceConfig::new(github.clone(), &public_url).context("GitHub configuration")?)
+        }
+        None => None,
+    };
     let service = ServiceConfig {
         data_dir: data_dir.clone(),
         max_working: config.server.max_working.max(1),
@@ -58,11 +65,12 @@ pub async fn serve(config: Config, args: ServeArgs) -> Result<u8> {
             settings: config.mcp_settings()?,
             repository_config: config.mcp.repository_config,
         },
+        github: github_service,
     };
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let server = RunningServer::start(
         listener,
-        ServerParts { store, providers, service, settings, slack: config.slack_settings()? },
+        ServerParts { store, providers, service, settings, slack: config.slack_settings()?, github },
     )
     .await?;
     eprintln!("rswe is serving on http://{addr} (data in {})", data_dir.display());
@@ -74,6 +82,9 @@ pub async fn serve(config: Config, args: ServeArgs) -> Result<u8> {
                  docs/slack.md)"
             );
         }
+    }
+    if let Some(github) = &server.state.github {
+        eprintln!("{}", github.describe());
     }
     if server.resumed > 0 {
         eprintln!("resumed {} session(s) that were working", server.resumed);

@@ -9,7 +9,9 @@
 pub mod api;
 pub mod auth;
 pub mod bus;
+pub mod github;
 pub mod metrics;
+mod said;
 pub mod service;
 pub mod slack;
 pub mod ui;
@@ -17,8 +19,8 @@ mod workspace;
 
 pub use bus::{Bus, BusEvent, BusMessage};
 pub use service::{
-    Attachment, CreateSession, McpServiceConfig, NewMessage, SandboxFactory, ServiceConfig, ServiceError,
-    SessionService,
+    Attachment, CreateSession, GitHubServiceConfig, McpServiceConfig, NewMessage, SandboxFactory, ServiceConfig,
+    ServiceError, SessionService,
 };
 
 use axum::Router;
@@ -71,6 +73,8 @@ pub struct AppState {
     pub settings: Arc<ServerSettings>,
     /// The Slack channel, when Slack is configured.
     pub slack: Option<slack::SlackChannel>,
+    /// The GitHub channel, when GitHub is configured.
+    pub github: Option<github::GitHubChannel>,
 }
 
 /// The whole HTTP surface: the API, the web UI, health and metrics.
@@ -81,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ui::router(&state))
         .merge(metrics::router(&state))
         .route("/slack/events", axum::routing::post(slack::events))
+        .route("/github/webhook", axum::routing::post(github::webhook))
         .layer(axum::extract::DefaultBodyLimit::max(state.settings.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track_http))
         .with_state(state)
@@ -94,6 +99,8 @@ pub struct ServerParts {
     pub settings: ServerSettings,
     /// Slack, when configured.
     pub slack: Option<slack::SlackSettings>,
+    /// GitHub, when configured.
+    pub github: Option<rswe_github::GitHubSettings>,
 }
 
 /// A server listening and working. [`RunningServer::shutdown`] ends it gracefully.
@@ -121,6 +128,14 @@ impl RunningServer {
             ),
             None => None,
         };
+        let github = match parts.github {
+            Some(github) => Some(
+                github::GitHubChannel::start(github, service.clone(), settings.public_url.clone(), service.closing())
+                    .await
+                    .map_err(|e| ServiceError::Invalid(e.to_string()))?,
+            ),
+            None => None,
+        };
         let state = AppState {
             service: service.clone(),
             store: parts.store.clone(),
@@ -128,6 +143,7 @@ impl RunningServer {
             metrics: Arc::new(metrics::Metrics::new()),
             settings,
             slack,
+            github,
         };
         tokio::spawn(state.metrics.clone().follow(bus.subscribe(), service.closing()));
         let sweeper = service.clone();

@@ -10,6 +10,7 @@ use crate::bus::{Bus, BusEvent};
 use crate::workspace;
 use base64::Engine;
 use rswe_agent::{Agent, AgentConfig, LiveEvent, LiveSink, SessionLog, TurnEnd, conversation};
+use rswe_github::tools::{GitHubSession, SessionContext};
 use rswe_llm::Providers;
 use rswe_mcp::{McpConfig, McpSession, McpSettings};
 use rswe_protocol::{ContentBlock, EventKind, ImageSource, SessionId, SessionStatus};
@@ -45,6 +46,29 @@ pub struct ServiceConfig {
     pub stop_timeout: Duration,
     /// The MCP servers sessions get.
     pub mcp: McpServiceConfig,
+    /// GitHub, when configured: sessions get the GitHub tools.
+    pub github: Option<GitHubServiceConfig>,
+}
+
+/// What sessions need to work on GitHub.
+#[derive(Clone)]
+pub struct GitHubServiceConfig {
+    pub settings: Arc<rswe_github::GitHubSettings>,
+    pub auth: rswe_github::GitHubAuth,
+    /// The web UI's address, for links to sessions from pull requests.
+    pub public_url: String,
+}
+
+impl GitHubServiceConfig {
+    /// Checks the credentials' form (a readable App key); calls nothing.
+    pub fn new(settings: rswe_github::GitHubSettings, public_url: &str) -> Result<Self, rswe_github::api::GitHubError> {
+        let auth = rswe_github::GitHubAuth::new(&settings.api_url, settings.credentials.clone())?;
+        Ok(GitHubServiceConfig {
+            settings: Arc::new(settings),
+            auth,
+            public_url: public_url.trim_end_matches('/').to_string(),
+        })
+    }
 }
 
 /// The MCP servers of every session, started in its sandbox (unless trusted) at its
@@ -118,11 +142,13 @@ struct Slot {
     last_active: Instant,
 }
 
-/// What a session holds while it may work: its sandbox and its MCP servers.
+/// What a session holds while it may work: its sandbox, its MCP servers and its GitHub
+/// side (tokens minted for it, the repositories it cloned).
 #[derive(Clone)]
 struct Runtime {
     sandbox: Arc<dyn Sandbox>,
     mcp: McpSession,
+    github: Option<Arc<GitHubSession>>,
 }
 
 impl Runtime {
@@ -676,7 +702,7 @@ impl SessionService {
                 return Ok(());
             }
         };
-        let Runtime { sandbox, mcp } = self.runtime(id, &session_dir, &workspace).await?;
+        let Runtime { sandbox, mcp, github } = self.runtime(id, &session_dir, &workspace).await?;
         {
             let _delivering = self.inner.delivering.lock().await;
             workspace::deliver_staged(&session_dir, sandbox.as_ref())
@@ -687,17 +713,18 @@ impl SessionService {
         let session_id = id.clone();
         let live: LiveSink = Arc::new(move |event: LiveEvent| bus.publish(&session_id, BusEvent::Live(event)));
         let log: Arc<dyn SessionLog> = Arc::new(self.inner.store.clone());
-        let agent = Agent::new(
-            id.clone(),
-            model,
-            rswe_tools::builtin_tools(),
-            sandbox,
-            log,
-            live,
-            self.inner.config.agent.clone(),
-        )
-        .map_err(|e| e.to_string())?
-        .with_tool_source(Arc::new(mcp));
+        let mut tools = rswe_tools::builtin_tools();
+        if let Some(github) = github {
+            for tool in github.tools() {
+                tools.register(tool);
+            }
+            // Tokens never reach the sandbox; should one turn up anyway, nobody sees it.
+            let filter: rswe_tools::OutputFilter = Arc::new(move |text: &str| github.redact(text));
+            tools.filter_output(filter);
+        }
+        let agent = Agent::new(id.clone(), model, tools, sandbox, log, live, self.inner.config.agent.clone())
+            .map_err(|e| e.to_string())?
+            .with_tool_source(Arc::new(mcp));
         match agent.run(interrupt.clone()).await.map_err(|e| e.to_string())? {
             TurnEnd::Failed { class, message } => {
                 tracing::info!(session = %id, %class, %message, "the agent stopped on a failure");
@@ -716,11 +743,53 @@ impl SessionService {
         let sandbox = (self.inner.config.sandbox)(id, session_dir, workspace)?;
         let mcp = &self.inner.config.mcp;
         let mcp = McpSession::for_workspace(&mcp.servers, sandbox.clone(), mcp.settings, mcp.repository_config).await;
-        let runtime = Runtime { sandbox, mcp };
+        let github = match &self.inner.config.github {
+            Some(config) => Some(self.github_session(id, session_dir, config).await),
+            None => None,
+        };
+        let runtime = Runtime { sandbox, mcp, github };
         if let Some(slot) = self.slots().get_mut(id) {
             slot.runtime = Some(runtime.clone());
         }
         Ok(runtime)
+    }
+}
+
+impl SessionService {
+    /// The GitHub side of a session: its own token cache, its state beside (not in) the workspace,
+    /// and the issue or pull request it came from.
+    async fn github_session(
+        &self,
+        id: &SessionId,
+        session_dir: &Path,
+        config: &GitHubServiceConfig,
+    ) -> Arc<GitHubSession> {
+        let origin = match self.inner.store.github_origin(id).await {
+            Ok(origin) => origin,
+            Err(error) => {
+                tracing::warn!(session = %id, %error, "cannot read where the session came from on GitHub");
+                None
+            }
+        };
+        let host = rswe_github::reference::web_host(&config.settings.api_url).unwrap_or_else(|| "github.com".into());
+        let origin = origin.and_then(|item| {
+            let (owner, name) = item.repo.split_once('/')?;
+            Some(rswe_github::reference::ItemRef {
+                repo: rswe_github::reference::RepoRef { host: host.clone(), owner: owner.into(), name: name.into() },
+                number: item.number,
+                kind: rswe_github::reference::ItemKind::Issue,
+            })
+        });
+        GitHubSession::new(
+            config.auth.for_session(),
+            config.settings.clone(),
+            SessionContext {
+                session_id: id.to_string(),
+                state_dir: session_dir.join("github"),
+                origin,
+                session_url: Some(format!("{}/sessions/{id}", config.public_url)),
+            },
+        )
     }
 }
 

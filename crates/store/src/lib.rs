@@ -9,6 +9,7 @@
 
 mod error;
 mod event_log;
+mod github;
 mod idempotency;
 mod keys;
 mod location;
@@ -19,6 +20,7 @@ mod store;
 mod usage;
 
 pub use error::StoreError;
+pub use github::{GitHubInboxItem, GitHubItem, GitHubReplyTarget};
 pub use keys::{ApiKey, NewWebSession, WebSession};
 pub use location::data_dir;
 pub use session::{NewSession, Session, SessionCursor, SessionFilter, SessionPage, SessionUpdate};
@@ -61,6 +63,8 @@ mod tests {
         send(store.web_session(b"h"));
         send(store.delete_web_session(b"h"));
         send(store.prune_web_sessions(0));
+        send(store.github_receive("d", "e", "{}"));
+        send(store.github_reply_to(id, "o/n", 1, 0));
         send(store.close());
     }
 }

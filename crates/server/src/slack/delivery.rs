@@ -7,9 +7,10 @@
 //! the worker tries again after a growing pause.
 
 use crate::bus::{BusEvent, BusMessage};
+use crate::said::{Said, said};
 use crate::service::SessionService;
 use rswe_agent::LiveEvent;
-use rswe_protocol::{ContentBlock, Event, EventKind, SessionId};
+use rswe_protocol::{Event, SessionId};
 use rswe_slack::api::{SlackApi, SlackError};
 use rswe_slack::mrkdwn::{MAX_MESSAGE_CHARS, split_message, to_mrkdwn};
 use rswe_store::{SlackThread, Store};
@@ -222,25 +223,14 @@ impl Delivery {
     /// What the thread is told of an event, if anything: the agent's messages, its final
     /// answer (an answer without tool calls), errors, and files it sent.
     async fn post_of(&self, session: &SessionId, event: &Event) -> Option<Post> {
-        match &event.kind {
-            EventKind::AgentMessage { text } => Some(Post::Text(to_mrkdwn(text))),
-            EventKind::AssistantMessage { content, .. } => {
-                let calls_tools = content.iter().any(|block| matches!(block, ContentBlock::ToolUse { .. }));
-                let text: Vec<&str> = content
-                    .iter()
-                    .filter_map(|block| match block {
-                        ContentBlock::Text { text } => Some(text.as_str()),
-                        _ => None,
-                    })
-                    .collect();
-                let text = text.join("\n\n");
-                (!calls_tools && !text.trim().is_empty()).then(|| Post::Text(to_mrkdwn(&text)))
-            }
-            EventKind::Error { message, .. } => Some(Post::Text(format!(":warning: {}", to_mrkdwn(message)))),
-            EventKind::FileSent { path, message, .. } => {
+        match said(&event.kind)? {
+            Said::Message(text) => Some(Post::Text(to_mrkdwn(text))),
+            Said::Answer(text) => Some(Post::Text(to_mrkdwn(&text))),
+            Said::Failure(message) => Some(Post::Text(format!(":warning: {}", to_mrkdwn(message)))),
+            Said::File { path, message } => {
                 let workspace = self.service.workspace(session);
                 let path = PathBuf::from(path);
-                let comment = message.as_deref().map(to_mrkdwn);
+                let comment = message.map(to_mrkdwn);
                 let checked =
                     tokio::task::spawn_blocking(move || read_workspace_file(&workspace, &path, 0).map(|_| path)).await;
                 Some(match checked {
@@ -249,7 +239,6 @@ impl Delivery {
                     Err(error) => Post::Refused(error.to_string()),
                 })
             }
-            _ => None,
         }
     }
 

@@ -37,6 +37,8 @@ pub struct Options {
     pub mcp: rswe_server::McpServiceConfig,
     /// Slack, when a test talks to a fake Slack.
     pub slack: Option<rswe_server::slack::SlackSettings>,
+    /// GitHub, when a test talks to a fake GitHub.
+    pub github: Option<rswe_github::GitHubSettings>,
 }
 
 impl Default for Options {
@@ -48,6 +50,7 @@ impl Default for Options {
             create_api_key: true,
             mcp: Default::default(),
             slack: None,
+            github: None,
         }
     }
 }
@@ -175,11 +178,22 @@ pub async fn start_server(fake: &FakeModelServer, root: PathBuf, options: Option
         clone_timeout: Duration::from_secs(60),
         stop_timeout: Duration::from_secs(20),
         mcp: options.mcp,
+        github: options
+            .github
+            .clone()
+            .map(|github| rswe_server::GitHubServiceConfig::new(github, &options.settings.public_url).unwrap()),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     RunningServer::start(
         listener,
-        ServerParts { store, providers, service, settings: options.settings, slack: options.slack },
+        ServerParts {
+            store,
+            providers,
+            service,
+            settings: options.settings,
+            slack: options.slack,
+            github: options.github,
+        },
     )
     .await
     .unwrap()
