@@ -68,6 +68,29 @@ struct WorkspaceInfo {
     initial_heads: BTreeMap<String, String>,
 }
 
+/// The GitHub tools of a terminal session; an issue or pull request named in the task is the
+/// one it works on.
+fn github_session(
+    settings: rswe_github::GitHubSettings,
+    session_id: &SessionId,
+    session_dir: &std::path::Path,
+    task: &str,
+) -> Result<Arc<rswe_github::tools::GitHubSession>> {
+    let auth = rswe_github::GitHubAuth::new(&settings.api_url, settings.credentials.clone())
+        .context("GitHub configuration")?;
+    let origin = rswe_github::tools::origin_in(task, &settings.api_url);
+    Ok(rswe_github::tools::GitHubSession::new(
+        auth,
+        Arc::new(settings),
+        rswe_github::tools::SessionContext {
+            session_id: session_id.to_string(),
+            state_dir: session_dir.join("github"),
+            origin,
+            session_url: None,
+        },
+    ))
+}
+
 pub async fn run(config: &Config, args: RunArgs) -> Result<u8> {
     if args.resume.is_none() && args.task.as_deref().is_none_or(|t| t.trim().is_empty()) {
         eprintln!("error: say what to do: rswe run [--repo PATH] \"fix the failing test\" (or --resume SESSION)");
@@ -133,9 +156,18 @@ pub async fn run(config: &Config, args: RunArgs) -> Result<u8> {
     };
     let mcp =
         McpSession::for_workspace(&mcp_servers, sandbox.clone(), mcp_settings, config.mcp.repository_config).await;
-    let agent =
-        Agent::new(session_id.clone(), model, rswe_tools::builtin_tools(), sandbox.clone(), log, live, agent_config)?
-            .with_tool_source(Arc::new(mcp.clone()));
+    let mut tools = rswe_tools::builtin_tools();
+    if let Some(github) = config.github_settings()? {
+        let task = args.task.as_deref().unwrap_or_default();
+        let github = github_session(github, &session_id, &session_dir, task)?;
+        for tool in github.tools() {
+            tools.register(tool);
+        }
+        let filter: rswe_tools::OutputFilter = Arc::new(move |text: &str| github.redact(text));
+        tools.filter_output(filter);
+    }
+    let agent = Agent::new(session_id.clone(), model, tools, sandbox.clone(), log, live, agent_config)?
+        .with_tool_source(Arc::new(mcp.clone()));
 
     let interrupt = CancellationToken::new();
     let handler = spawn_interrupt_handler(store.clone(), session_id.clone(), interrupt.clone());

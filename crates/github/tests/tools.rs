@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rswe_github::reference::{ItemKind, ItemRef, RepoRef};
 use rswe_github::tools::{GitHubSession, SessionContext};
-use rswe_github::{Credentials, GitHubAuth, GitHubSettings};
+use rswe_github::{AppCredentials, Credentials, GitHubAuth, GitHubSettings};
 use rswe_protocol::SessionId;
 use rswe_sandbox::{LocalSandbox, LocalSandboxConfig, Sandbox, SandboxMode};
 use rswe_test_support::git_http::{self, GitHttpServer};
@@ -30,6 +30,14 @@ struct Fixture {
 /// A fake GitHub with `octo/hello` (seeded on `main`), `push` saying whether the token may push to it,
 /// and a session started from issue `octo/hello#7`.
 async fn fixture(push: bool) -> Fixture {
+    fixture_as(push, None).await
+}
+
+/// The GitHub App the App fixture authenticates as.
+const APP_ID: u64 = 4242;
+
+/// [`fixture`], authenticating as a GitHub App installed on `octo` when `app` holds its private key.
+async fn fixture_as(push: bool, app: Option<String>) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let github = FakeGitHub::start().await;
     github.add_repository("octo", "hello", "main", push);
@@ -43,7 +51,13 @@ async fn fixture(push: bool) -> Fixture {
     let sandbox = Arc::new(LocalSandbox::new(config).unwrap());
     std::fs::create_dir_all(sandbox.workspace()).unwrap();
     let state_dir = dir.path().join("session-github");
-    let mut settings = GitHubSettings::new(Credentials::Token(TOKEN.to_owned()));
+    let credentials = match app {
+        Some(private_key_pem) => {
+            Credentials::App(AppCredentials { app_id: APP_ID, private_key_pem, installation_id: None })
+        }
+        None => Credentials::Token(TOKEN.to_owned()),
+    };
+    let mut settings = GitHubSettings::new(credentials);
     settings.api_url = github.api_url();
     let auth = GitHubAuth::new(&settings.api_url, settings.credentials.clone()).unwrap();
     let origin = ItemRef {
@@ -285,4 +299,32 @@ async fn waiting_for_checks_reports_the_failing_jobs_log_tail() {
     assert!(text.contains("- lint: success") && text.contains("- tests: failure"), "{text}");
     assert!(text.contains("error: test greet::hello failed: expected Hello"), "{text}");
     assert!(text.len() < 8000, "the log tail is bounded: {} bytes", text.len());
+}
+
+#[tokio::test]
+async fn a_github_app_works_with_installation_tokens_narrowed_to_the_repository() {
+    let (private_key, public_key) = rswe_test_support::github::test_app_key();
+    let fx = fixture_as(true, Some(private_key)).await;
+    fx.github.enable_app(APP_ID, "acme-rswe", public_key);
+    fx.github.add_installation(77, "octo");
+    fx.github.install(77, "octo", "hello");
+
+    fx.ok("clone_repository", json!({"repository": "octo/hello"})).await;
+    let ws = fx.workspace();
+    assert_eq!(git(&ws, &["config", "user.name"]), "acme-rswe[bot]");
+    git(&ws, &["switch", "-q", "-c", "fix-greeting"]);
+    std::fs::write(ws.join("greet.txt"), "hello\n").unwrap();
+    git(&ws, &["commit", "-q", "-am", "Greet in English"]);
+    fx.ok("create_pull_request", json!({"title": "Fix greeting"})).await;
+    assert_eq!(fx.github.pull_requests().len(), 1);
+
+    // One token, minted for the session and narrowed to the repository, did the git work.
+    let minted = fx.github.minted_tokens();
+    assert_eq!(minted.len(), 1, "{minted:?}");
+    assert_eq!(minted[0].repositories, vec!["octo/hello".to_string()]);
+    let pushes: Vec<_> = fx.git.requests().into_iter().filter(|r| r.is_push() && r.authorized).collect();
+    assert!(!pushes.is_empty());
+    assert!(pushes.iter().all(|r| r.password.as_deref() == Some(minted[0].token.as_str())));
+    assert_eq!(files_containing(&ws, &minted[0].token), Vec::<PathBuf>::new());
+    assert_eq!(files_containing(&fx.state_dir, &minted[0].token), Vec::<PathBuf>::new());
 }

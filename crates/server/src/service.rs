@@ -10,7 +10,7 @@ use crate::bus::{Bus, BusEvent};
 use crate::workspace;
 use base64::Engine;
 use rswe_agent::{Agent, AgentConfig, LiveEvent, LiveSink, SessionLog, TurnEnd, conversation};
-use rswe_github::tools::{GitHubSession, SessionContext};
+use rswe_github::tools::{GitHubSession, SessionContext, origin_in};
 use rswe_llm::Providers;
 use rswe_mcp::{McpConfig, McpSession, McpSettings};
 use rswe_protocol::{ContentBlock, EventKind, ImageSource, SessionId, SessionStatus};
@@ -756,6 +756,24 @@ impl SessionService {
 }
 
 impl SessionService {
+    /// The text of the session's first message.
+    async fn first_message(&self, id: &SessionId) -> Option<String> {
+        let events = self.inner.store.events(id, 0, 20).await.ok()?;
+        events.into_iter().find_map(|event| match event.kind {
+            EventKind::UserMessage { content, .. } => Some(
+                content
+                    .iter()
+                    .filter_map(|block| match block {
+                        ContentBlock::Text { text } => Some(text.as_str()),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+            _ => None,
+        })
+    }
+
     /// The GitHub side of a session: its own token cache, its state beside (not in) the workspace,
     /// and the issue or pull request it came from.
     async fn github_session(
@@ -772,14 +790,15 @@ impl SessionService {
             }
         };
         let host = rswe_github::reference::web_host(&config.settings.api_url).unwrap_or_else(|| "github.com".into());
-        let origin = origin.and_then(|item| {
-            let (owner, name) = item.repo.split_once('/')?;
-            Some(rswe_github::reference::ItemRef {
+        let origin = match origin {
+            Some(item) => item.repo.split_once('/').map(|(owner, name)| rswe_github::reference::ItemRef {
                 repo: rswe_github::reference::RepoRef { host: host.clone(), owner: owner.into(), name: name.into() },
                 number: item.number,
                 kind: rswe_github::reference::ItemKind::Issue,
-            })
-        });
+            }),
+            // A session started elsewhere works on the issue or pull request its task links to.
+            None => self.first_message(id).await.and_then(|task| origin_in(&task, &config.settings.api_url)),
+        };
         GitHubSession::new(
             config.auth.for_session(),
             config.settings.clone(),

@@ -254,6 +254,13 @@ impl GitHubSession {
 
 const STATE_FILE: &str = "state.json";
 
+/// The first issue or pull request a task links to on the GitHub that `api_url` serves: what a
+/// session started elsewhere (the web UI, Slack, the terminal) works on.
+pub fn origin_in(task: &str, api_url: &str) -> Option<ItemRef> {
+    let host = web_host(api_url).unwrap_or_else(|| "github.com".to_owned());
+    crate::reference::find_items(task, &[&host]).into_iter().next()
+}
+
 /// `text` cut to [`MAX_OUTPUT_BYTES`] on a character boundary, saying so.
 fn bounded(text: &str) -> String {
     if text.len() <= MAX_OUTPUT_BYTES {
@@ -273,4 +280,28 @@ fn shorten(text: &str, max: usize) -> String {
     }
     let cut: String = text.chars().take(max).collect();
     format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_linking_an_issue_is_about_that_issue() {
+        let task = "Please look at https://github.com/octo/hello/issues/7 and https://github.com/octo/hello/pull/9";
+        let origin = origin_in(task, "https://api.github.com").unwrap();
+        assert_eq!((origin.repo.full_name().as_str(), origin.number, origin.kind), ("octo/hello", 7, ItemKind::Issue));
+        let ghes = "See https://ghe.acme.com/team/app/pull/3 (and https://github.com/octo/hello/issues/1)";
+        let origin = origin_in(ghes, "https://ghe.acme.com/api/v3").unwrap();
+        assert_eq!((origin.repo.full_name().as_str(), origin.number), ("team/app", 3));
+        assert_eq!(origin_in("fix the login test", "https://api.github.com"), None);
+    }
+
+    #[test]
+    fn long_output_is_cut_on_a_character_boundary() {
+        let text = "é".repeat(MAX_OUTPUT_BYTES);
+        let cut = bounded(&text);
+        assert!(cut.len() < text.len() && cut.contains("more bytes not shown"));
+        assert_eq!(bounded("short"), "short");
+    }
 }
