@@ -87,6 +87,7 @@ fn github_session(
             state_dir: session_dir.join("github"),
             origin,
             session_url: None,
+            only_origin_repository: false,
         },
     ))
 }
@@ -157,6 +158,7 @@ pub async fn run(config: &Config, args: RunArgs) -> Result<u8> {
     let mcp =
         McpSession::for_workspace(&mcp_servers, sandbox.clone(), mcp_settings, config.mcp.repository_config).await;
     let mut tools = rswe_tools::builtin_tools();
+    let mut source: Arc<dyn rswe_tools::ToolSource> = Arc::new(mcp.clone());
     if let Some(github) = config.github_settings()? {
         let task = args.task.as_deref().unwrap_or_default();
         let github = github_session(github, &session_id, &session_dir, task)?;
@@ -164,10 +166,11 @@ pub async fn run(config: &Config, args: RunArgs) -> Result<u8> {
             tools.register(tool);
         }
         let filter: rswe_tools::OutputFilter = Arc::new(move |text: &str| github.redact(text));
-        tools.filter_output(filter);
+        tools.filter_output(filter.clone());
+        source = Arc::new(rswe_tools::FilteredSource::new(source, filter));
     }
     let agent = Agent::new(session_id.clone(), model, tools, sandbox.clone(), log, live, agent_config)?
-        .with_tool_source(Arc::new(mcp.clone()));
+        .with_tool_source(source);
 
     let interrupt = CancellationToken::new();
     let handler = spawn_interrupt_handler(store.clone(), session_id.clone(), interrupt.clone());

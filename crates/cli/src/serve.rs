@@ -45,6 +45,7 @@ pub async fn serve(config: Config, args: ServeArgs) -> Result<u8> {
         }
         None => None,
     };
+    let github_service_on = github_service.is_some();
     let service = ServiceConfig {
         data_dir: data_dir.clone(),
         max_working: config.server.max_working.max(1),
@@ -86,6 +87,12 @@ pub async fn serve(config: Config, args: ServeArgs) -> Result<u8> {
     if let Some(github) = &server.state.github {
         eprintln!("{}", github.describe());
     }
+    if github_service_on && !isolated(&config) {
+        eprintln!(
+            "warning: GitHub is configured but commands run without bubblewrap: the agent's commands could read \
+             rswe's environment and files, GitHub credentials included. Install bubblewrap (see rswe doctor)"
+        );
+    }
     if server.resumed > 0 {
         eprintln!("resumed {} session(s) that were working", server.resumed);
     }
@@ -101,6 +108,11 @@ pub async fn serve(config: Config, args: ServeArgs) -> Result<u8> {
     eprintln!("shutting down: sessions that are working will resume on the next start");
     server.shutdown(grace).await;
     Ok(0)
+}
+
+/// Whether sessions' commands run isolated (under bubblewrap).
+fn isolated(config: &Config) -> bool {
+    config.sandbox.mode != "none" && rswe_sandbox::LocalSandbox::detect_bubblewrap().is_ok()
 }
 
 /// Says at once when new sessions would fail for want of a model provider.

@@ -262,6 +262,8 @@ pub struct Issue {
     pub html_url: String,
     /// `open` or `closed`.
     pub state: String,
+    /// Who wrote it (`user.login`; empty when GitHub gave no account).
+    pub author: String,
 }
 
 /// Items asked for per page of a list.
@@ -836,6 +838,8 @@ impl GitHubApi {
             html_url: String,
             #[serde(default)]
             state: String,
+            #[serde(default)]
+            user: Option<Login>,
         }
         let issue = decode::<IssueAnswer>(&what, answer)?;
         Ok(Issue {
@@ -845,6 +849,7 @@ impl GitHubApi {
             is_pull_request: issue.pull_request.is_some_and(|p| !p.is_null()),
             html_url: issue.html_url,
             state: issue.state,
+            author: issue.user.map(|user| user.login).unwrap_or_default(),
         })
     }
 

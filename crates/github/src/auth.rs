@@ -10,7 +10,8 @@
 //! An App authenticates as itself with a JSON web token (RS256, signed with the App's private key,
 //! valid for nine minutes): to find its installation on a repository (`GET
 //! /repos/{owner}/{repo}/installation`, unless an installation is configured) and to mint an
-//! installation token narrowed to that one repository and to [`INSTALLATION_PERMISSIONS`]. A cached
+//! installation token narrowed to that one repository and to [`INSTALLATION_PERMISSIONS`] (or, when the
+//! installation refuses those, to [`REQUIRED_INSTALLATION_PERMISSIONS`]). A cached
 //! token is minted again once less than [`TOKEN_REFRESH_MARGIN`] of it remains.
 
 use std::collections::HashMap;
@@ -35,6 +36,10 @@ pub const INSTALLATION_PERMISSIONS: &[(&str, &str)] = &[
     ("actions", "read"),
     ("metadata", "read"),
 ];
+/// What is asked for instead when GitHub refuses [`INSTALLATION_PERMISSIONS`] (`422`: the App or its
+/// installation lacks an optional permission, checks or actions).
+pub const REQUIRED_INSTALLATION_PERMISSIONS: &[(&str, &str)] =
+    &[("contents", "write"), ("pull_requests", "write"), ("issues", "write"), ("metadata", "read")];
 /// A cached installation token with less than this left is minted again.
 pub const TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 /// How far back a JSON web token's `iat` is set, for clocks a little ahead of GitHub's.
@@ -69,6 +74,9 @@ struct Inner {
     app: Option<AppKey>,
     /// The App's installations found so far, by lowercase `owner/name`.
     installations: Mutex<HashMap<String, u64>>,
+    /// The installations that refused [`INSTALLATION_PERMISSIONS`]: asked for
+    /// [`REQUIRED_INSTALLATION_PERMISSIONS`] only.
+    narrowed: Mutex<std::collections::HashSet<u64>>,
 }
 
 struct AppKey {
@@ -117,6 +125,7 @@ impl GitHubAuth {
                 identity: tokio::sync::OnceCell::new(),
                 app,
                 installations: Mutex::default(),
+                narrowed: Mutex::default(),
             }),
             session: Arc::default(),
         })
@@ -193,16 +202,24 @@ impl GitHubAuth {
         {
             return Ok(token.token.clone());
         }
-        let permissions: Map<String, Value> =
-            INSTALLATION_PERMISSIONS.iter().map(|(k, v)| ((*k).to_owned(), Value::from(*v))).collect();
-        let token = self
-            .app_client(app)?
-            .create_installation_token(installation, &[name], &Value::Object(permissions))
-            .await
-            .map_err(|e| match e {
-                GitHubError::NotFound { .. } => GitHubError::AppNotInstalled { repository: format!("{owner}/{name}") },
-                other => as_app_error(other),
-            })?;
+        let narrowed = || self.inner.narrowed.lock().unwrap_or_else(|e| e.into_inner());
+        let full = !narrowed().contains(&installation);
+        let asked = if full { INSTALLATION_PERMISSIONS } else { REQUIRED_INSTALLATION_PERMISSIONS };
+        let token = match self.mint(app, installation, owner, name, asked).await {
+            // The installation lacks an optional permission: without checks and actions.
+            Err(GitHubError::Validation { message, errors, .. }) if full => {
+                let token = self.mint(app, installation, owner, name, REQUIRED_INSTALLATION_PERMISSIONS).await?;
+                tracing::warn!(
+                    github.installation = installation,
+                    refused = %if errors.is_empty() { message } else { errors.join("; ") },
+                    "github: the App's installation refused the checks and actions permissions: check runs and \
+                     workflow logs are unavailable (grant the App read access to Checks and Actions, then restart rswe)"
+                );
+                narrowed().insert(installation);
+                token
+            }
+            other => other?,
+        };
         tracing::debug!(
             github.installation = installation,
             github.repository = %key.1,
@@ -212,6 +229,26 @@ impl GitHubAuth {
         let secret = token.token.clone();
         tokens.insert(key, token);
         Ok(secret)
+    }
+
+    /// Mints an installation token for `owner/name` with `permissions`.
+    async fn mint(
+        &self,
+        app: &AppKey,
+        installation: u64,
+        owner: &str,
+        name: &str,
+        permissions: &[(&str, &str)],
+    ) -> Result<InstallationToken, GitHubError> {
+        let permissions: Map<String, Value> =
+            permissions.iter().map(|(k, v)| ((*k).to_owned(), Value::from(*v))).collect();
+        self.app_client(app)?
+            .create_installation_token(installation, &[name], &Value::Object(permissions))
+            .await
+            .map_err(|e| match e {
+                GitHubError::NotFound { .. } => GitHubError::AppNotInstalled { repository: format!("{owner}/{name}") },
+                other => as_app_error(other),
+            })
     }
 
     /// Who rswe is (asked once, then remembered).

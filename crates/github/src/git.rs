@@ -137,7 +137,8 @@ pub enum GitError {
 /// What [`push_branch`] pushes, and where.
 #[derive(Debug, Clone, Copy)]
 pub struct PushRequest<'a> {
-    /// The workspace's repository (its working tree, or a bare repository): only read from.
+    /// Where the branch comes from, only read from: a bundle made in the sandbox (what rswe's
+    /// tools pass: the host then never reads the agent's repository), or a repository.
     pub workspace_repo: &'a Path,
     /// A bare repository in a directory the agent cannot see; created when missing.
     pub mirror: &'a Path,
@@ -243,8 +244,8 @@ pub async fn push_branch(req: PushRequest<'_>) -> Result<String, GitError> {
     let deadline = Deadline::after(req.timeout);
     let failed = |message: String| GitError::Failed { message };
     let workspace = std::path::absolute(req.workspace_repo).map_err(|e| failed(e.to_string()))?;
-    if !workspace.is_dir() {
-        return Err(failed(format!("the workspace repository {} is not a directory", workspace.display())));
+    if !workspace.exists() {
+        return Err(failed(format!("{} does not exist", workspace.display())));
     }
     let mirror = std::path::absolute(req.mirror).map_err(|e| failed(e.to_string()))?;
     ensure_mirror(&mirror, deadline, req.cancel).await?;
@@ -254,10 +255,10 @@ pub async fn push_branch(req: PushRequest<'_>) -> Result<String, GitError> {
     let local = format!("refs/heads/{}", req.branch);
     let mut args = vec![git_dir()];
     args.extend(
-        ["-c", "protocol.file.allow=always", "fetch", "--quiet", "--no-tags", "--no-write-fetch-head"]
+        ["-c", "protocol.file.allow=always", "-c", "transfer.fsckObjects=true", "fetch", "--quiet", "--no-tags"]
             .map(OsString::from),
     );
-    args.extend(["--no-recurse-submodules", "--"].map(OsString::from));
+    args.extend(["--no-write-fetch-head", "--no-recurse-submodules", "--"].map(OsString::from));
     args.push(workspace.as_os_str().to_owned());
     args.push(format!("+{local}:{local}").into());
     let fetched = run_git(args, None, deadline, req.cancel).await?;
@@ -295,6 +296,53 @@ pub async fn push_branch(req: PushRequest<'_>) -> Result<String, GitError> {
     args.push(format!("{plus}{sha}:refs/heads/{}", req.remote_branch).into());
     let pushed = run_git(args, token, deadline, req.cancel).await?;
     if pushed.success { Ok(sha) } else { Err(classify(&pushed.stderr, req.remote_url, Some(req.remote_branch))) }
+}
+
+/// Gives `mirror` (created when missing) the history of `trusted`, a repository rswe itself just
+/// cloned, so later bundles need carry only new commits; returns `trusted`'s `HEAD` commit
+/// (`None` for an empty repository).
+///
+/// # Errors
+///
+/// When git fails, times out or is cancelled.
+pub async fn seed_mirror(
+    mirror: &Path,
+    trusted: &Path,
+    timeout: Duration,
+    cancel: &CancellationToken,
+) -> Result<Option<String>, GitError> {
+    let deadline = Deadline::after(timeout);
+    let failed = |message: String| GitError::Failed { message };
+    let mirror = std::path::absolute(mirror).map_err(|e| failed(e.to_string()))?;
+    let trusted_git = std::path::absolute(trusted).map_err(|e| failed(e.to_string()))?.join(".git");
+    ensure_mirror(&mirror, deadline, cancel).await?;
+    let head = run_git(
+        vec![
+            format!("--git-dir={}", trusted_git.display()).into(),
+            "rev-parse".into(),
+            "--verify".into(),
+            "--quiet".into(),
+            "HEAD^{commit}".into(),
+        ],
+        None,
+        deadline,
+        cancel,
+    )
+    .await?;
+    let head = head.success.then(|| head.stdout.trim().to_owned()).filter(|sha| !sha.is_empty());
+    if head.is_none() {
+        return Ok(None);
+    }
+    let mut args: Vec<OsString> = vec![format!("--git-dir={}", mirror.display()).into()];
+    args.extend(["-c", "protocol.file.allow=always", "fetch", "--quiet", "--no-tags"].map(OsString::from));
+    args.extend(["--no-write-fetch-head", "--"].map(OsString::from));
+    args.push(trusted_git.into_os_string());
+    args.push("+refs/heads/*:refs/rswe-base/*".into());
+    let fetched = run_git(args, None, deadline, cancel).await?;
+    if !fetched.success {
+        return Err(failed(format!("cannot seed the mirror {}: {}", mirror.display(), last_lines(&fetched.stderr))));
+    }
+    Ok(head)
 }
 
 async fn ensure_mirror(mirror: &Path, deadline: Deadline, cancel: &CancellationToken) -> Result<(), GitError> {
@@ -523,7 +571,9 @@ fn check_token(token: Option<&str>) -> Result<(), GitError> {
 /// The `-c` options (given before the subcommand, so never persisted) that replace every
 /// credential helper with the inline one when there is a token, and with none otherwise.
 fn credential_args(token: Option<&str>) -> Vec<OsString> {
-    let mut args: Vec<OsString> = vec!["-c".into(), "credential.helper=".into()];
+    // A redirect could take the credentials to another host: none is followed.
+    let mut args: Vec<OsString> =
+        vec!["-c".into(), "http.followRedirects=false".into(), "-c".into(), "credential.helper=".into()];
     if token.is_some() {
         args.push("-c".into());
         args.push(format!("credential.helper={CREDENTIAL_HELPER}").into());

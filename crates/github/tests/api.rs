@@ -390,6 +390,7 @@ async fn issues_and_their_comments() {
     assert_eq!((issue.number, issue.title.as_str(), issue.body.as_str()), (10, "It crashes", "Steps: run it."));
     assert!(!issue.is_pull_request);
     assert_eq!((issue.state.as_str(), issue.html_url.as_str()), ("open", "https://github.com/octo/hello/issues/10"));
+    assert_eq!(issue.author, "octocat");
 
     // Issues and pull requests share one sequence of numbers.
     let pull = api.create_pull_request("octo", "hello", &new_pull("feature")).await.unwrap();
@@ -397,6 +398,7 @@ async fn issues_and_their_comments() {
     let as_issue = api.issue("octo", "hello", 11).await.unwrap();
     assert!(as_issue.is_pull_request);
     assert_eq!(as_issue.html_url, "https://github.com/octo/hello/pull/11");
+    assert_eq!(as_issue.author, "rswe-bot", "opened with the token");
     assert_eq!(as_issue.title, "Fix the thing");
     let error = api.issue("octo", "hello", 12).await.unwrap_err();
     assert!(matches!(error, GitHubError::NotFound { .. }), "{error:?}");

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use rswe_github::api::{GitHubApi, GitHubError};
-use rswe_github::auth::INSTALLATION_PERMISSIONS;
+use rswe_github::auth::{INSTALLATION_PERMISSIONS, REQUIRED_INSTALLATION_PERMISSIONS};
 use rswe_github::{AppCredentials, Credentials, GitHubAuth};
 use rswe_test_support::github::{FakeGitHub, GitHubCall, generate_test_app_key, test_app_key, user_id};
 use serde_json::{Value, json};
@@ -44,7 +44,11 @@ fn mints(github: &FakeGitHub) -> Vec<GitHubCall> {
 }
 
 fn expected_permissions() -> Value {
-    Value::Object(INSTALLATION_PERMISSIONS.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect())
+    permissions(INSTALLATION_PERMISSIONS)
+}
+
+fn permissions(asked: &[(&str, &str)]) -> Value {
+    Value::Object(asked.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect())
 }
 
 #[tokio::test]
@@ -149,6 +153,38 @@ async fn a_token_close_to_expiry_is_minted_again() {
     assert_eq!(calls_to(&github, "GET", "/repos/octo/hello/installation").len(), 1);
     let secrets = auth.secrets();
     assert!(secrets.contains(&first) && secrets.contains(&second), "{}", secrets.len());
+}
+
+#[tokio::test]
+async fn an_installation_without_checks_and_actions_gets_tokens_without_them() {
+    let github = fake().await;
+    github.restrict_installation(INSTALLATION, &["contents", "pull_requests", "issues", "metadata"]);
+    let auth = app_auth(&github);
+    let token = auth.git_token_for("octo", "hello").await.unwrap();
+    let required = permissions(REQUIRED_INSTALLATION_PERMISSIONS);
+    let asked: Vec<(u16, Value)> =
+        mints(&github).into_iter().map(|c| (c.status, c.body["permissions"].clone())).collect();
+    assert_eq!(asked, [(422, expected_permissions()), (201, required.clone())]);
+    let [minted] = github.minted_tokens().try_into().unwrap();
+    assert_eq!((minted.token, minted.permissions), (token, required.clone()));
+    // The api works with it.
+    auth.api_for("octo", "hello").await.unwrap().repository("octo", "hello").await.unwrap();
+
+    // Remembered: another session (or repository) asks for what the installation grants at once.
+    auth.for_session().git_token_for("octo", "other").await.unwrap();
+    let mints = mints(&github);
+    assert_eq!(mints.len(), 3);
+    assert_eq!((mints[2].status, &mints[2].body["permissions"]), (201, &required));
+
+    // An installation that refuses even those: GitHub's refusal, after one narrower try.
+    let github = fake().await;
+    github.restrict_installation(INSTALLATION, &["contents", "metadata"]);
+    let auth = app_auth(&github);
+    let error = auth.git_token_for("octo", "hello").await.unwrap_err();
+    assert!(matches!(error, GitHubError::Validation { .. }), "{error:?}");
+    assert!(error.to_string().contains("not granted to this installation"), "{error}");
+    assert_eq!(calls_to(&github, "POST", &format!("/app/installations/{INSTALLATION}/access_tokens")).len(), 2);
+    assert!(github.minted_tokens().is_empty());
 }
 
 #[tokio::test]

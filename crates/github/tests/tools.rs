@@ -30,14 +30,14 @@ struct Fixture {
 /// A fake GitHub with `octo/hello` (seeded on `main`), `push` saying whether the token may push to it,
 /// and a session started from issue `octo/hello#7`.
 async fn fixture(push: bool) -> Fixture {
-    fixture_as(push, None).await
+    fixture_as(push, None, false).await
 }
 
 /// The GitHub App the App fixture authenticates as.
 const APP_ID: u64 = 4242;
 
 /// [`fixture`], authenticating as a GitHub App installed on `octo` when `app` holds its private key.
-async fn fixture_as(push: bool, app: Option<String>) -> Fixture {
+async fn fixture_as(push: bool, app: Option<String>, only_origin_repository: bool) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let github = FakeGitHub::start().await;
     github.add_repository("octo", "hello", "main", push);
@@ -73,6 +73,7 @@ async fn fixture_as(push: bool, app: Option<String>) -> Fixture {
             state_dir: state_dir.clone(),
             origin: Some(origin),
             session_url: Some("http://rswe.test/sessions/sess-123".into()),
+            only_origin_repository,
         },
     )
     .with_poll_interval(Duration::from_millis(20));
@@ -304,7 +305,7 @@ async fn waiting_for_checks_reports_the_failing_jobs_log_tail() {
 #[tokio::test]
 async fn a_github_app_works_with_installation_tokens_narrowed_to_the_repository() {
     let (private_key, public_key) = rswe_test_support::github::test_app_key();
-    let fx = fixture_as(true, Some(private_key)).await;
+    let fx = fixture_as(true, Some(private_key), false).await;
     fx.github.enable_app(APP_ID, "acme-rswe", public_key);
     fx.github.add_installation(77, "octo");
     fx.github.install(77, "octo", "hello");
@@ -327,4 +328,54 @@ async fn a_github_app_works_with_installation_tokens_narrowed_to_the_repository(
     assert!(pushes.iter().all(|r| r.password.as_deref() == Some(minted[0].token.as_str())));
     assert_eq!(files_containing(&ws, &minted[0].token), Vec::<PathBuf>::new());
     assert_eq!(files_containing(&fx.state_dir, &minted[0].token), Vec::<PathBuf>::new());
+}
+
+#[tokio::test]
+async fn branches_the_session_did_not_create_are_not_overwritten() {
+    let fx = fixture(true).await;
+    let bare = fx.github.bare_repository("octo", "hello").unwrap();
+    let dev = git_http::seed(&bare, &[("dev.txt", "someone's work\n")], "dev").await;
+    fx.ok("clone_repository", json!({})).await;
+    let ws = fx.workspace();
+
+    git(&ws, &["switch", "-q", "dev"]);
+    std::fs::write(ws.join("dev.txt"), "my work instead\n").unwrap();
+    git(&ws, &["commit", "-q", "-am", "Greet in English"]);
+    let refused = fx.fails("create_pull_request", json!({"title": "Fix greeting"})).await;
+    assert!(refused.contains("already has a branch `dev` that this session did not create"), "{refused}");
+    assert_eq!(git_http::branch_sha(&bare, "dev").await, Some(dev));
+
+    // A new branch: force is refused before the session created it, allowed after.
+    git(&ws, &["switch", "-q", "-c", "fix-greeting"]);
+    let refused = fx.fails("create_pull_request", json!({"title": "Fix greeting", "force": true})).await;
+    assert!(refused.contains("only for branches this session created"), "{refused}");
+    fx.ok("create_pull_request", json!({"title": "Fix greeting"})).await;
+    git(&ws, &["commit", "-q", "--amend", "-m", "Greet in English, amended"]);
+    let amended = git(&ws, &["rev-parse", "HEAD"]);
+    let rejected = fx.fails("create_pull_request", json!({"title": "Fix greeting"})).await;
+    assert!(rejected.contains("pushing `fix-greeting`"), "{rejected}");
+    fx.ok("create_pull_request", json!({"title": "Fix greeting", "force": true})).await;
+    assert_eq!(git_http::branch_sha(&bare, "fix-greeting").await, Some(amended));
+    assert_eq!(fx.github.pull_requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_link_out_of_the_workspace_is_no_place_for_a_clone() {
+    let fx = fixture(true).await;
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), fx.workspace().join("out")).unwrap();
+    let refused = fx.fails("clone_repository", json!({"directory": "out/hello"})).await;
+    assert!(refused.contains("link") || refused.contains("outside"), "{refused}");
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0, "nothing was written through the link");
+}
+
+#[tokio::test]
+async fn a_session_from_github_stays_on_its_repository() {
+    let fx = fixture_as(true, None, true).await;
+    fx.github.add_repository("octo", "secret", "main", true);
+    let refused = fx.fails("clone_repository", json!({"repository": "octo/secret"})).await;
+    assert!(refused.contains("works on that repository only"), "{refused}");
+    let refused = fx.fails("comment", json!({"issue_or_pull_request": "octo/secret#1", "body": "hi"})).await;
+    assert!(refused.contains("octo/secret is out of its reach"), "{refused}");
+    assert!(fx.github.comments().is_empty());
 }

@@ -124,6 +124,9 @@ pub struct CreateSession {
     pub title: Option<String>,
     /// Where the session came from: "web", "api", ...
     pub channel: String,
+    /// The GitHub issue or pull request (`owner/name`, number) the session is about, bound to it
+    /// before it starts, so its first step already knows.
+    pub github_item: Option<(String, u64)>,
 }
 
 /// Images the models read; other attachments become files in the workspace.
@@ -330,6 +333,12 @@ impl SessionService {
             .store
             .create_session(NewSession { id: None, title, repository, model, channel: request.channel })
             .await?;
+        if let Some((repo, number)) = &request.github_item
+            && let Err(error) = self.inner.store.github_bind_item(repo, *number, &session.id, true).await
+        {
+            let _ = self.inner.store.delete_session(&session.id).await;
+            return Err(error.into());
+        }
         if let Err(error) = self.post_message(&session.id, request.message).await {
             // A session without its task is no session: leave nothing behind.
             if let Err(cleanup) = self.inner.store.delete_session(&session.id).await {
@@ -714,17 +723,19 @@ impl SessionService {
         let live: LiveSink = Arc::new(move |event: LiveEvent| bus.publish(&session_id, BusEvent::Live(event)));
         let log: Arc<dyn SessionLog> = Arc::new(self.inner.store.clone());
         let mut tools = rswe_tools::builtin_tools();
+        let mut source: Arc<dyn rswe_tools::ToolSource> = Arc::new(mcp);
         if let Some(github) = github {
             for tool in github.tools() {
                 tools.register(tool);
             }
             // Tokens never reach the sandbox; should one turn up anyway, nobody sees it.
             let filter: rswe_tools::OutputFilter = Arc::new(move |text: &str| github.redact(text));
-            tools.filter_output(filter);
+            tools.filter_output(filter.clone());
+            source = Arc::new(rswe_tools::FilteredSource::new(source, filter));
         }
         let agent = Agent::new(id.clone(), model, tools, sandbox, log, live, self.inner.config.agent.clone())
             .map_err(|e| e.to_string())?
-            .with_tool_source(Arc::new(mcp));
+            .with_tool_source(source);
         match agent.run(interrupt.clone()).await.map_err(|e| e.to_string())? {
             TurnEnd::Failed { class, message } => {
                 tracing::info!(session = %id, %class, %message, "the agent stopped on a failure");
@@ -790,6 +801,7 @@ impl SessionService {
             }
         };
         let host = rswe_github::reference::web_host(&config.settings.api_url).unwrap_or_else(|| "github.com".into());
+        let from_github = origin.is_some();
         let origin = match origin {
             Some(item) => item.repo.split_once('/').map(|(owner, name)| rswe_github::reference::ItemRef {
                 repo: rswe_github::reference::RepoRef { host: host.clone(), owner: owner.into(), name: name.into() },
@@ -807,6 +819,7 @@ impl SessionService {
                 state_dir: session_dir.join("github"),
                 origin,
                 session_url: Some(format!("{}/sessions/{id}", config.public_url)),
+                only_origin_repository: from_github,
             },
         )
     }

@@ -304,6 +304,9 @@ async fn a_review_of_a_pull_request_rswe_opened_reaches_its_session() {
     })
     .await;
     let pr_body = format!("Fixes #12\n\n{}", session_marker(id.as_str()));
+    // rswe opened pull request 5; someone else opened 7 and pasted the session's marker into it.
+    github.add_issue_by("octo", "hello", 5, "Fix the crash", &pr_body, true, BOT);
+    github.add_issue_by("octo", "hello", 7, "Not rswe's", &pr_body, true, "mallory");
 
     // Reviews of pull requests without a session, and by rswe itself, are not for it.
     let stranger = json!({"action": "submitted", "pull_request": pull_request(6, "no marker"),
@@ -318,6 +321,18 @@ async fn a_review_of_a_pull_request_rswe_opened_reaches_its_session() {
     assert!(status == 200 || status == 202, "{status}");
     all_handled(server.store()).await;
     assert_eq!(server.fake.requests().len(), 1);
+
+    // A marker in a pull request rswe did not write leads nowhere.
+    let foreign = json!({"action": "submitted", "pull_request": pull_request(7, &pr_body),
+        "review": {"id": 81, "body": "Please add a test.", "state": "changes_requested",
+                   "user": {"login": "reviewer", "type": "User"}},
+        "repository": repository(), "sender": {"login": "reviewer", "type": "User"}});
+    deliver(&server, "pull_request_review", "d-foreign", &foreign, 202).await;
+    assert!(github.wait_for_call("GET", "/repos/octo/hello/issues/7", WAIT).await.is_some());
+    all_handled(server.store()).await;
+    assert_eq!(server.fake.requests().len(), 1, "the session heard nothing");
+    assert_eq!(server.store().github_item_session("octo/hello", 7).await.unwrap(), None);
+    assert!(said_on(&github, 7).is_empty());
 
     let review = json!({"action": "submitted", "pull_request": pull_request(5, &pr_body),
         "review": {"id": 80, "body": "Please add a test.", "state": "changes_requested",
@@ -345,6 +360,41 @@ async fn a_review_of_a_pull_request_rswe_opened_reaches_its_session() {
     assert!(told.iter().all(|comment| !comment.body.contains("Opened the pull request.")), "only what came after");
     assert!(said_on(&github, 6).is_empty());
     assert_eq!(sessions(&server).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_github_did_not_let_finish_is_handled_when_github_answers_again() {
+    let github = fake_github().await;
+    let server = start(Script::new().turn(Turn::text("The crash is fixed.")), &github).await;
+    let channel = server.state().github.as_ref().unwrap();
+    channel.set_first_retry(Duration::from_millis(50));
+    // Once rswe knows who it is, the permission check is the next call to GitHub.
+    until("rswe knows who it is", async || channel.describe().contains(&format!("as @{BOT}"))).await;
+    let permission = "/repos/octo/hello/collaborators/alice/permission";
+    let checks = || github.calls().into_iter().filter(|call| call.path == permission).collect::<Vec<_>>();
+
+    // Every attempt of the first check fails, and the first of the next.
+    github.fail_next(api_attempts() + 1, 502);
+    let (_, payload) = comment(&github, 12, "alice", "@rswe please fix the crash");
+    deliver(&server, "issue_comment", "d-1", &payload, 202).await;
+    until("the permission is checked again", async || checks().len() > api_attempts()).await;
+    // The client waits before its next attempt: the delivery is still pending.
+    let pending = server.store().github_pending(10).await.unwrap();
+    assert_eq!(pending.iter().map(|item| item.delivery_id.as_str()).collect::<Vec<_>>(), ["d-1"]);
+    assert!(sessions(&server).await.is_empty());
+
+    posted(&github, 12, "The crash is fixed.").await;
+    all_handled(server.store()).await;
+    let statuses: Vec<u16> = checks().iter().map(|call| call.status).collect();
+    let mut expected = vec![502; api_attempts() + 1];
+    expected.push(200);
+    assert_eq!(statuses, expected);
+    assert_eq!(sessions(&server).await.len(), 1);
+}
+
+/// How many times the GitHub client tries a call GitHub answers with a server error.
+fn api_attempts() -> usize {
+    rswe_github::api::MAX_ATTEMPTS as usize
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

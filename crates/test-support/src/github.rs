@@ -131,6 +131,8 @@ pub struct FakeIssue {
     pub title: String,
     pub body: String,
     pub is_pull_request: bool,
+    /// Who wrote it.
+    pub author: String,
 }
 
 /// A check run added by a test; its id is also its GitHub Actions job id.
@@ -161,6 +163,8 @@ struct FakeInstallation {
     account: String,
     /// `owner/name`, as installed.
     repositories: Vec<String>,
+    /// The permissions granted to the installation; `None`: every one asked for.
+    permissions: Option<Vec<String>>,
 }
 
 /// Who a call authenticated as.
@@ -198,6 +202,8 @@ pub struct FakePullRequest {
     pub body: String,
     pub draft: bool,
     pub open: bool,
+    /// Who opened it (the token's user, or the App's bot).
+    pub author: String,
 }
 
 /// A comment created through the fake.
@@ -374,17 +380,26 @@ impl FakeGitHub {
         self.shared
             .lock()
             .installations
-            .insert(id, FakeInstallation { account: account.to_owned(), repositories: Vec::new() });
+            .insert(id, FakeInstallation { account: account.to_owned(), repositories: Vec::new(), permissions: None });
+    }
+
+    /// Grants installation `id` only `permissions` (e.g. `["contents", "metadata"]`): minting a
+    /// token that asks for any other answers `422`, as GitHub does.
+    pub fn restrict_installation(&self, id: u64, permissions: &[&str]) {
+        if let Some(installation) = self.shared.lock().installations.get_mut(&id) {
+            installation.permissions = Some(permissions.iter().map(|p| (*p).to_owned()).collect());
+        }
     }
 
     /// Gives installation `installation_id` (made on `owner` when there is none) access to
     /// `owner/name`.
     pub fn install(&self, installation_id: u64, owner: &str, name: &str) {
         let mut state = self.shared.lock();
-        let installation = state
-            .installations
-            .entry(installation_id)
-            .or_insert_with(|| FakeInstallation { account: owner.to_owned(), repositories: Vec::new() });
+        let installation = state.installations.entry(installation_id).or_insert_with(|| FakeInstallation {
+            account: owner.to_owned(),
+            repositories: Vec::new(),
+            permissions: None,
+        });
         let full_name = format!("{owner}/{name}");
         if !installation.repositories.iter().any(|r| r.eq_ignore_ascii_case(&full_name)) {
             installation.repositories.push(full_name);
@@ -487,8 +502,25 @@ impl FakeGitHub {
         id
     }
 
-    /// Adds (or replaces) issue `number`; later issues and pull requests are numbered after it.
+    /// Adds (or replaces) issue `number`, written by `octocat`; later issues and pull requests are
+    /// numbered after it.
     pub fn add_issue(&self, owner: &str, name: &str, number: u64, title: &str, body: &str, is_pull_request: bool) {
+        self.add_issue_by(owner, name, number, title, body, is_pull_request, "octocat");
+    }
+
+    /// Adds (or replaces) issue `number`, written by `author`; later issues and pull requests are
+    /// numbered after it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_issue_by(
+        &self,
+        owner: &str,
+        name: &str,
+        number: u64,
+        title: &str,
+        body: &str,
+        is_pull_request: bool,
+        author: &str,
+    ) {
         let mut state = self.shared.lock();
         let repository = format!("{owner}/{name}");
         state.issues.retain(|i| !(i.number == number && i.repository.eq_ignore_ascii_case(&repository)));
@@ -498,6 +530,7 @@ impl FakeGitHub {
             title: title.to_owned(),
             body: body.to_owned(),
             is_pull_request,
+            author: author.to_owned(),
         });
         let last = state.numbers.entry(key(owner, name)).or_insert(0);
         *last = (*last).max(number);
@@ -979,7 +1012,7 @@ fn route(
             None => Answer::not_found(),
         },
         ("POST", ["repos", owner, name, "forks"]) => fork(state, owner, name, body),
-        ("POST", ["repos", owner, name, "pulls"]) => create_pull(state, owner, name, body),
+        ("POST", ["repos", owner, name, "pulls"]) => create_pull(state, context, owner, name, body),
         ("GET", ["repos", owner, name, "pulls"]) => list_pulls(state, owner, name, query),
         ("GET", ["repos", owner, name, "pulls", number]) => {
             let repository = format!("{owner}/{name}");
@@ -1118,7 +1151,7 @@ fn fork(state: &mut FakeState, owner: &str, name: &str, body: &Value) -> Answer 
     Answer::ok(StatusCode::ACCEPTED, repo_json(state, &fork))
 }
 
-fn create_pull(state: &mut FakeState, owner: &str, name: &str, body: &Value) -> Answer {
+fn create_pull(state: &mut FakeState, context: &Context, owner: &str, name: &str, body: &Value) -> Answer {
     let repo_key = key(owner, name);
     let Some(repo) = state.repos.get(&repo_key).cloned() else { return Answer::not_found() };
     let field = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_owned);
@@ -1143,6 +1176,7 @@ fn create_pull(state: &mut FakeState, owner: &str, name: &str, body: &Value) -> 
         body: field("body").unwrap_or_default(),
         draft: body.get("draft").and_then(Value::as_bool).unwrap_or(false),
         open: true,
+        author: context.actor.clone(),
     };
     state.pulls.push(pull.clone());
     Answer::ok(StatusCode::CREATED, pull_json(state, &pull))
@@ -1268,6 +1302,7 @@ fn pull_json(state: &FakeState, pull: &FakePullRequest) -> Value {
         "title": pull.title,
         "body": pull.body,
         "draft": pull.draft,
+        "user": user_json(&pull.author),
         "merged": false,
         "merged_at": null,
         "head": {
@@ -1370,6 +1405,14 @@ fn mint(state: &mut FakeState, context: &Context, id: &str, body: &Value) -> Ans
         Some(_) => return Answer::validation("Repository", "repositories is not an array"),
     };
     let permissions = body.get("permissions").cloned().unwrap_or(Value::Null);
+    if let (Some(granted), Some(asked)) = (&installation.permissions, permissions.as_object())
+        && asked.keys().any(|asked| !granted.contains(asked))
+    {
+        return Answer::error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "The permissions requested are not granted to this installation.",
+        );
+    }
     let serial = next_id(state);
     let token = format!("ghs_{}", random_chars(&state.random, serial, 32));
     let expires_at = context.at + state.token_lifetime.unwrap_or(DEFAULT_INSTALLATION_TOKEN_LIFETIME);
@@ -1448,15 +1491,15 @@ fn issue(state: &FakeState, owner: &str, name: &str, number: &str) -> Answer {
         .issues
         .iter()
         .find(|i| i.number == number && i.repository.eq_ignore_ascii_case(&repository))
-        .map(|i| (i.repository.clone(), i.title.clone(), i.body.clone(), i.is_pull_request, true))
+        .map(|i| (i.repository.clone(), i.title.clone(), i.body.clone(), i.is_pull_request, true, i.author.clone()))
         .or_else(|| {
             state
                 .pulls
                 .iter()
                 .find(|p| p.number == number && p.repository.eq_ignore_ascii_case(&repository))
-                .map(|p| (p.repository.clone(), p.title.clone(), p.body.clone(), true, p.open))
+                .map(|p| (p.repository.clone(), p.title.clone(), p.body.clone(), true, p.open, p.author.clone()))
         });
-    let Some((repository, title, body, is_pull_request, open)) = found else { return Answer::not_found() };
+    let Some((repository, title, body, is_pull_request, open, author)) = found else { return Answer::not_found() };
     let kind = if is_pull_request { "pull" } else { "issues" };
     let mut value = json!({
         "number": number,
@@ -1464,7 +1507,7 @@ fn issue(state: &FakeState, owner: &str, name: &str, number: &str) -> Answer {
         "body": if body.is_empty() { Value::Null } else { Value::String(body) },
         "state": if open { "open" } else { "closed" },
         "html_url": format!("https://github.com/{repository}/{kind}/{number}"),
-        "user": user_json("octocat"),
+        "user": user_json(&author),
     });
     if is_pull_request {
         value["pull_request"] = json!({"html_url": format!("https://github.com/{repository}/pull/{number}")});

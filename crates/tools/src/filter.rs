@@ -58,3 +58,27 @@ impl Tool for Filtered {
         output
     }
 }
+
+/// A tool source whose tools' output passes through a filter.
+pub struct FilteredSource {
+    inner: Arc<dyn crate::ToolSource>,
+    filter: OutputFilter,
+}
+
+impl FilteredSource {
+    pub fn new(inner: Arc<dyn crate::ToolSource>, filter: OutputFilter) -> Self {
+        FilteredSource { inner, filter }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::ToolSource for FilteredSource {
+    async fn prepare(&self, cancel: &tokio_util::sync::CancellationToken) -> crate::SourcedTools {
+        let mut sourced = self.inner.prepare(cancel).await;
+        for tool in &mut sourced.tools {
+            *tool = Arc::new(Filtered { inner: tool.clone(), filter: self.filter.clone() });
+        }
+        sourced.notices = sourced.notices.iter().map(|notice| (self.filter)(notice)).collect();
+        sourced
+    }
+}

@@ -21,7 +21,7 @@ mod todo;
 
 pub use delivery::{SendFileTool, SendMessageTool};
 pub use editor::EditorTool;
-pub use filter::OutputFilter;
+pub use filter::{FilteredSource, OutputFilter};
 pub use images::{MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, ReadImageTool, image_for_model};
 pub use registry::ToolRegistry;
 pub use search::{FindFilesTool, SearchTool};

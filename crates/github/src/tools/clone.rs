@@ -95,6 +95,7 @@ impl CloneRepository {
                 None => return Err("say which repository to clone: `repository` is owner/name or its URL".to_owned()),
             },
         };
+        session.may_use(&repo)?;
         let workspace = context.sandbox.workspace().to_path_buf();
         if let Some(existing) = session
             .checkouts()
@@ -129,8 +130,17 @@ impl CloneRepository {
             (fork.full_name(), clone_url(&fork, &fork_ref), Some(note))
         };
 
+        // The clone is made where the sandbox cannot reach, configured there, and only then moved
+        // into the workspace: git never works with a token in a directory the agent can touch.
+        let staging_root = session.state_dir.join("staging");
+        std::fs::create_dir_all(&staging_root).map_err(|e| format!("cannot create {}: {e}", staging_root.display()))?;
+        let staging = tempfile::Builder::new()
+            .prefix("clone-")
+            .tempdir_in(&staging_root)
+            .map_err(|e| format!("cannot create a directory in {}: {e}", staging_root.display()))?;
+        let staged = staging.path().join("repo");
         let token = session.auth.git_token_for(&repo.owner, &repo.name).await.map_err(|e| e.to_string())?;
-        git::clone_repository(&upstream_url, &dest, Some(&token), GIT_TIMEOUT, &context.cancel)
+        git::clone_repository(&upstream_url, &staged, Some(&token), GIT_TIMEOUT, &context.cancel)
             .await
             .map_err(|e| format!("cloning {}: {e}", upstream.full_name()))?;
         let mut settings = vec![];
@@ -143,8 +153,12 @@ impl CloneRepository {
         settings.push(("user.name", name.clone()));
         settings.push(("user.email", email.clone()));
         for (key, value) in settings {
-            git::set_config(&dest, key, &value).await.map_err(|e| e.to_string())?;
+            git::set_config(&staged, key, &value).await.map_err(|e| e.to_string())?;
         }
+        let base_sha = git::seed_mirror(&session.mirror(&origin), &staged, GIT_TIMEOUT, &context.cancel)
+            .await
+            .map_err(|e| e.to_string())?;
+        let dest = move_into_workspace(&staged, &dest, context).await?;
 
         let checkout = Checkout {
             dir: dest.clone(),
@@ -153,6 +167,7 @@ impl CloneRepository {
             origin,
             origin_url,
             default_branch: upstream.default_branch.clone(),
+            base_sha,
         };
         session.update(|state| state.checkouts.push(checkout));
         let mut text = format!(
@@ -214,6 +229,38 @@ impl CloneRepository {
         };
         (settings.commit_name.clone().unwrap_or(name), settings.commit_email.clone().unwrap_or(email))
     }
+}
+
+/// Moves a clone made outside the sandbox to `dest` in the workspace, refusing a destination
+/// that leads elsewhere through a link; where it went.
+async fn move_into_workspace(staged: &Path, dest: &Path, context: &ToolContext) -> Result<PathBuf, String> {
+    let sandbox = &context.sandbox;
+    let workspace = sandbox.workspace().to_path_buf();
+    let real_workspace = sandbox.resolve(&workspace).await.map_err(|e| e.to_string())?;
+    let relative = dest.strip_prefix(&workspace).map_err(|_| format!("{} is not in the workspace", dest.display()))?;
+    let real_dest = sandbox.resolve(dest).await.map_err(|e| e.to_string())?;
+    if real_dest != real_workspace.join(relative) {
+        return Err(format!("{} leads elsewhere through a link: choose another `directory`", dest.display()));
+    }
+    let moved = |e: std::io::Error| format!("cannot move the clone into {}: {e}", real_dest.display());
+    if real_dest == real_workspace {
+        // The workspace itself (empty): filled entry by entry, since the sandbox holds on to it.
+        for entry in std::fs::read_dir(staged).map_err(moved)? {
+            let entry = entry.map_err(moved)?;
+            std::fs::rename(entry.path(), real_dest.join(entry.file_name())).map_err(moved)?;
+        }
+        return Ok(real_dest);
+    }
+    if let Some(parent) = real_dest.parent() {
+        std::fs::create_dir_all(parent).map_err(moved)?;
+    }
+    match std::fs::symlink_metadata(&real_dest) {
+        Ok(meta) if meta.is_dir() && is_empty_dir(&real_dest) => std::fs::remove_dir(&real_dest).map_err(moved)?,
+        Ok(_) => return Err(format!("{} already exists: choose another `directory`", real_dest.display())),
+        Err(_) => {}
+    }
+    std::fs::rename(staged, &real_dest).map_err(moved)?;
+    Ok(real_dest)
 }
 
 /// Where a clone goes: `directory` (inside the workspace, not existing or empty), else the workspace

@@ -41,6 +41,9 @@ struct Checkout {
     origin: String,
     origin_url: String,
     default_branch: String,
+    /// The default branch's commit when cloned (the push mirror has its history), if any.
+    #[serde(default)]
+    base_sha: Option<String>,
 }
 
 impl Checkout {
@@ -64,6 +67,9 @@ struct Opened {
 struct State {
     checkouts: Vec<Checkout>,
     pulls: Vec<Opened>,
+    /// Branches this session created by pushing them, as `owner/name:branch`.
+    #[serde(default)]
+    pushed: Vec<String>,
 }
 
 /// What the GitHub tools of one session share.
@@ -80,6 +86,7 @@ pub struct GitHubSession {
     host: String,
     state: Mutex<State>,
     poll_interval: Duration,
+    only_origin_repository: bool,
 }
 
 /// Where a [`GitHubSession`] comes from.
@@ -91,6 +98,9 @@ pub struct SessionContext {
     pub origin: Option<ItemRef>,
     /// The session's page in the web UI, linked from pull requests.
     pub session_url: Option<String>,
+    /// Keeps the session to `origin`'s repository (and its fork): for sessions started from GitHub,
+    /// whose requester was only checked on that repository.
+    pub only_origin_repository: bool,
 }
 
 impl GitHubSession {
@@ -111,6 +121,7 @@ impl GitHubSession {
             host,
             state: Mutex::new(state),
             poll_interval: Duration::from_secs(15),
+            only_origin_repository: context.only_origin_repository,
         })
     }
 
@@ -176,9 +187,9 @@ impl GitHubSession {
         }
     }
 
-    /// The bare repository pushes to `checkout`'s `origin` go through.
-    fn mirror(&self, checkout: &Checkout) -> PathBuf {
-        self.state_dir.join("mirrors").join(format!("{}.git", checkout.origin.replace('/', "--")))
+    /// The bare repository pushes to `origin` (`owner/name`) go through.
+    fn mirror(&self, origin: &str) -> PathBuf {
+        self.state_dir.join("mirrors").join(format!("{}.git", origin.to_lowercase().replace('/', "--")))
     }
 
     /// The checkout a tool means: the one holding `directory`, else the only one.
@@ -212,9 +223,35 @@ impl GitHubSession {
         self.origin.as_ref().map(|item| item.repo.clone())
     }
 
+    /// Refuses a repository outside the session's reach: a session started from GitHub works on the
+    /// repository it came from (and the fork it made of it) only.
+    fn may_use(&self, repo: &RepoRef) -> Result<(), String> {
+        let Some(origin) = self.origin.as_ref().filter(|_| self.only_origin_repository) else { return Ok(()) };
+        let name = repo.full_name();
+        let allowed = origin.repo.full_name().eq_ignore_ascii_case(&name)
+            || self
+                .checkouts()
+                .iter()
+                .any(|c| c.origin.eq_ignore_ascii_case(&name) || c.upstream.eq_ignore_ascii_case(&name));
+        if allowed {
+            Ok(())
+        } else {
+            Err(format!(
+                "this session was started from {} and works on that repository only; {name} is out of its reach",
+                origin.repo.full_name()
+            ))
+        }
+    }
+
     /// An issue or pull request as the model wrote it: a number (in the default repository),
     /// `owner/name#12`, or its URL.
     fn item(&self, value: &Value) -> Result<(RepoRef, u64), String> {
+        let (repo, number) = self.any_item(value)?;
+        self.may_use(&repo)?;
+        Ok((repo, number))
+    }
+
+    fn any_item(&self, value: &Value) -> Result<(RepoRef, u64), String> {
         let text = match value {
             Value::Number(number) => number.to_string(),
             Value::String(text) => text.trim().to_owned(),

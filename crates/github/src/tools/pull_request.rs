@@ -10,6 +10,7 @@ use super::{Checkout, GIT_TIMEOUT, GitHubSession, Opened};
 use crate::api::NewPullRequest;
 use crate::git::{self, PushRequest};
 use crate::marker::session_marker;
+use rswe_sandbox::ExecRequest;
 
 const DESCRIPTION: &str = "Push the current branch of a cloned repository and open a pull request for it on GitHub. \
 Commit your changes on a branch first (not the default branch). Calling it again for the same branch pushes the new \
@@ -91,25 +92,21 @@ impl CreatePullRequest {
             return Err("the title is empty: say in a few words what the pull request does".to_owned());
         }
         let checkout = session.checkout(input.directory.as_deref(), context.sandbox.workspace())?;
-        let branch = git::current_branch(&checkout.dir).map_err(|e| e.to_string())?.ok_or_else(|| {
-            format!("{} is not on a branch: create one (git switch -c <name>) and commit to it", checkout.dir.display())
-        })?;
-        if !git::valid_branch_name(&branch) {
-            return Err(format!("`{branch}` is not a branch name GitHub accepts: rename the branch"));
-        }
+        let branch = current_branch(&checkout, context).await?;
         let base = input.base.as_deref().map(str::trim).filter(|b| !b.is_empty()).unwrap_or(&checkout.default_branch);
-        if branch == base && !checkout.forked() {
+        if !checkout.forked() && (branch == base || branch == checkout.default_branch) {
             return Err(format!(
-                "you are on `{branch}`, the branch the pull request would merge into: create a branch for the change \
+                "you are on `{branch}`, a branch people merge into: create a branch for the change \
                  (git switch -c <name>), then call create_pull_request again"
             ));
         }
+        let (upstream_owner, upstream_name) = split(&checkout.upstream);
+        let api = session.auth.api_for(upstream_owner, upstream_name).await.map_err(|e| e.to_string())?;
+        self.may_push(&checkout, &branch, input.force, &api, context).await?;
 
         let sha = self.push(&checkout, &branch, input.force, context).await?;
-        let (upstream_owner, upstream_name) = split(&checkout.upstream);
         let origin_owner = split(&checkout.origin).0;
         let head = format!("{origin_owner}:{branch}");
-
         let known = session
             .lock()
             .pulls
@@ -117,14 +114,16 @@ impl CreatePullRequest {
             .find(|p| p.repository.eq_ignore_ascii_case(&checkout.upstream) && p.head.eq_ignore_ascii_case(&head))
             .cloned();
         if let Some(opened) = known {
-            return Ok(format!(
-                "Pushed {} to `{branch}`: pull request #{} ({}) now has the new commits.",
-                short(&sha),
-                opened.number,
-                opened.url
-            ));
+            let open = api.pull_request(upstream_owner, upstream_name, opened.number).await.map(|pull| pull.state);
+            if open.as_deref().is_ok_and(|state| state == "open") {
+                return Ok(format!(
+                    "Pushed {} to `{branch}`: pull request #{} ({}) now has the new commits.",
+                    short(&sha),
+                    opened.number,
+                    opened.url
+                ));
+            }
         }
-        let api = session.auth.api_for(upstream_owner, upstream_name).await.map_err(|e| e.to_string())?;
         if let Some(open) =
             api.find_pull_request(upstream_owner, upstream_name, &head).await.map_err(|e| e.to_string())?
         {
@@ -165,7 +164,62 @@ impl CreatePullRequest {
         ))
     }
 
-    /// Pushes `branch` to the checkout's `origin` through the session's mirror; the pushed commit.
+    /// Refuses pushes that could overwrite other people's work: a branch that already exists on
+    /// `origin` and that this session did not create (unless it is the head of the pull request the
+    /// session is about), and a force-push to anything but a branch this session created.
+    async fn may_push(
+        &self,
+        checkout: &Checkout,
+        branch: &str,
+        force: bool,
+        api: &crate::api::GitHubApi,
+        context: &ToolContext,
+    ) -> Result<(), String> {
+        let session = &self.session;
+        let key = format!("{}:{branch}", checkout.origin.to_lowercase());
+        if session.lock().pushed.contains(&key) {
+            return Ok(());
+        }
+        if force {
+            return Err(format!(
+                "`force` replaces a branch's history: it is only for branches this session created, and `{branch}` \
+                 is not one. Push to a new branch instead"
+            ));
+        }
+        let (owner, name) = split(&checkout.origin);
+        let token = session.auth.git_token_for(owner, name).await.map_err(|e| e.to_string())?;
+        let exists =
+            git::remote_branch_exists(&checkout.origin_url, branch, Some(&token), GIT_TIMEOUT, &context.cancel)
+                .await
+                .map_err(|e| format!("looking for `{branch}` on {}: {e}", checkout.origin))?;
+        if !exists || self.is_origin_head(checkout, branch, api).await {
+            return Ok(());
+        }
+        Err(format!(
+            "{} already has a branch `{branch}` that this session did not create: rename yours \
+             (git branch -m <new-name>) and call create_pull_request again",
+            checkout.origin
+        ))
+    }
+
+    /// Whether `branch` of the checkout's `origin` is the head of the pull request the session is about.
+    async fn is_origin_head(&self, checkout: &Checkout, branch: &str, api: &crate::api::GitHubApi) -> bool {
+        let Some(origin) = &self.session.origin else { return false };
+        if !origin.repo.full_name().eq_ignore_ascii_case(&checkout.upstream) {
+            return false;
+        }
+        match api.pull_request(&origin.repo.owner, &origin.repo.name, origin.number).await {
+            Ok(pull) => {
+                pull.head_ref == branch
+                    && pull.head_repository.is_some_and(|repo| repo.eq_ignore_ascii_case(&checkout.origin))
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Pushes `branch` to the checkout's `origin`. The commits leave the sandbox as a bundle made
+    /// inside it, so rswe never runs git in the agent's repository; the push goes through the
+    /// session's mirror, which holds the history the clone started from. The pushed commit.
     async fn push(
         &self,
         checkout: &Checkout,
@@ -174,11 +228,20 @@ impl CreatePullRequest {
         context: &ToolContext,
     ) -> Result<String, String> {
         let session = &self.session;
+        let bundle = bundle_branch(checkout, branch, context).await?;
+        let staging = session.state_dir.join("staging");
+        std::fs::create_dir_all(&staging).map_err(|e| format!("cannot create {}: {e}", staging.display()))?;
+        let file = tempfile::Builder::new()
+            .prefix("push-")
+            .suffix(".bundle")
+            .tempfile_in(&staging)
+            .map_err(|e| format!("cannot write the bundle: {e}"))?;
+        std::fs::write(file.path(), &bundle).map_err(|e| format!("cannot write the bundle: {e}"))?;
         let (owner, name) = split(&checkout.origin);
         let token = session.auth.git_token_for(owner, name).await.map_err(|e| e.to_string())?;
-        let mirror = session.mirror(checkout);
-        git::push_branch(PushRequest {
-            workspace_repo: &checkout.dir,
+        let mirror = session.mirror(&checkout.origin);
+        let sha = git::push_branch(PushRequest {
+            workspace_repo: file.path(),
             mirror: &mirror,
             branch,
             remote_url: &checkout.origin_url,
@@ -189,7 +252,14 @@ impl CreatePullRequest {
             cancel: &context.cancel,
         })
         .await
-        .map_err(|e| format!("pushing `{branch}` to {}: {e}", checkout.origin))
+        .map_err(|e| format!("pushing `{branch}` to {}: {e}", checkout.origin))?;
+        let key = format!("{}:{branch}", checkout.origin.to_lowercase());
+        session.update(|state| {
+            if !state.pushed.contains(&key) {
+                state.pushed.push(key);
+            }
+        });
+        Ok(sha)
     }
 
     /// The body as written, the issue link, the session's link and its hidden marker.
@@ -211,6 +281,48 @@ impl CreatePullRequest {
         body.push_str(&session_marker(&session.session_id));
         body
     }
+}
+
+/// The branch the checkout is on, as git in the sandbox says.
+async fn current_branch(checkout: &Checkout, context: &ToolContext) -> Result<String, String> {
+    let request = ExecRequest::new("git symbolic-ref --quiet --short HEAD").cwd(&checkout.dir);
+    let outcome = context.sandbox.exec(request, None, context.cancel.clone()).await.map_err(|e| e.to_string())?;
+    let branch = outcome.stdout.head.trim().to_owned();
+    if !outcome.success() || branch.is_empty() {
+        return Err(format!(
+            "{} is not on a branch: create one (git switch -c <name>) and commit to it",
+            checkout.dir.display()
+        ));
+    }
+    if !git::valid_branch_name(&branch) {
+        return Err(format!("`{branch}` is not a branch name GitHub accepts: rename the branch"));
+    }
+    Ok(branch)
+}
+
+/// The commits of `branch` not in the clone's starting point, as a git bundle made by git in the
+/// sandbox and read back through it.
+async fn bundle_branch(checkout: &Checkout, branch: &str, context: &ToolContext) -> Result<Vec<u8>, String> {
+    let name = format!(".git/rswe-push-{}.bundle", std::process::id());
+    let path = checkout.dir.join(&name);
+    // Without the starting point (a rewritten history, an empty repository) the whole branch goes.
+    let command = "git bundle create --quiet \"$BUNDLE\" \"refs/heads/$BRANCH\" ${BASE:+\"^$BASE\"} 2>/dev/null \
+                   || git bundle create --quiet \"$BUNDLE\" \"refs/heads/$BRANCH\"";
+    let request = ExecRequest::new(command)
+        .cwd(&checkout.dir)
+        .env("BUNDLE", name.as_str())
+        .env("BRANCH", branch)
+        .env("BASE", checkout.base_sha.clone().unwrap_or_default());
+    let outcome = context.sandbox.exec(request, None, context.cancel.clone()).await.map_err(|e| e.to_string())?;
+    let read = if outcome.success() {
+        context.sandbox.read_file(&path).await.map_err(|e| format!("cannot read the bundle of `{branch}`: {e}"))
+    } else {
+        Err(format!("cannot bundle `{branch}` for the push: {}", outcome.stderr.head.trim()))
+    };
+    if let Ok(resolved) = context.sandbox.resolve(&path).await {
+        let _ = std::fs::remove_file(resolved);
+    }
+    read
 }
 
 /// Whether `body` already closes `target` (`#12` or `owner/name#12`) with one of GitHub's keywords.

@@ -84,6 +84,7 @@ pub async fn create(
             model: request.model,
             title: request.title,
             channel: channel.into(),
+            github_item: None,
         })
         .await?;
     let location = format!("/api/v1/sessions/{}", session.id);

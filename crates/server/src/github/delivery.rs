@@ -306,7 +306,7 @@ pub(super) fn cut(text: &str, max: usize) -> String {
 
 /// Whether trying again later may work: GitHub unreachable, busy, or refusing the
 /// credentials (which the operator will fix; what the item should hear waits until then).
-fn is_transient(error: &GitHubError) -> bool {
+pub(super) fn is_transient(error: &GitHubError) -> bool {
     matches!(
         error,
         GitHubError::Network { .. }

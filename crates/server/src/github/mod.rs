@@ -4,14 +4,17 @@
 //!
 //! Intake (webhooks at `POST /github/webhook`) checks the signature, records each
 //! delivery by its id and answers GitHub at once; the work happens after, and a restart
-//! finishes what a crash left. Only people who may write to the repository are heard.
+//! finishes what a crash left. A delivery that could not be handled because GitHub was
+//! unreachable (or rswe was closing) stays pending and is tried again after a growing
+//! pause. Only people who may write to the repository are heard, and a session's marker
+//! in an issue or pull request counts only in one rswe wrote.
 //! Delivery follows the log: each session answers on the item of its latest request and
 //! remembers the last event posted there, so nothing is posted twice and nothing is lost
 //! when GitHub or rswe is down.
 
 mod delivery;
 
-use crate::service::{CreateSession, NewMessage, SessionService};
+use crate::service::{CreateSession, NewMessage, ServiceError, SessionService};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -24,9 +27,9 @@ use rswe_protocol::SessionId;
 use rswe_store::Store;
 use serde_json::json;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// Handled deliveries are forgotten after this many days.
@@ -37,6 +40,20 @@ const NO_SECRET: &str = "GITHUB_WEBHOOK_SECRET is not set: rswe refuses GitHub w
 
 /// The permissions that let a person use rswe on a repository.
 const WRITERS: [&str; 3] = ["admin", "maintain", "write"];
+
+/// The pause before handling a delivery again, at first and at the most.
+const FIRST_RETRY: Duration = Duration::from_secs(5);
+const LAST_RETRY: Duration = Duration::from_secs(300);
+/// A delivery still not handled this long after its first try is given up.
+const GIVE_UP: Duration = Duration::from_secs(60 * 60);
+
+/// Handling a delivery could not finish for now (GitHub unreachable, rswe closing): it
+/// stays pending and is tried again later.
+#[derive(Debug)]
+struct Later;
+
+/// How handling a delivery ended: `Ok` when done with it (acted on, ignored, refused).
+type Handled = Result<(), Later>;
 
 /// The GitHub channel of a running server.
 #[derive(Clone)]
@@ -61,6 +78,9 @@ struct Inner {
     items: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Whether the missing webhook secret was warned about.
     warned_no_secret: AtomicBool,
+    /// The first pause before handling a delivery again, in milliseconds.
+    first_retry: AtomicU64,
+    closing: CancellationToken,
 }
 
 /// Why the GitHub channel could not start.
@@ -96,6 +116,8 @@ impl GitHubChannel {
                 delivery,
                 items: std::sync::Mutex::default(),
                 warned_no_secret: AtomicBool::new(false),
+                first_retry: AtomicU64::new(FIRST_RETRY.as_millis() as u64),
+                closing: closing.clone(),
             }),
         };
         if channel.secret().is_none() {
@@ -124,6 +146,14 @@ impl GitHubChannel {
             Some(_) => format!("GitHub: {who}, taking webhook deliveries at {}/github/webhook", inner.public_url),
             None => format!("GitHub: {who}; {NO_SECRET}"),
         }
+    }
+
+    /// Sets the first pause before a delivery GitHub did not let finish is handled again
+    /// (5 s unless set; it doubles up to 5 min). For tests.
+    #[doc(hidden)]
+    pub fn set_first_retry(&self, pause: Duration) {
+        let millis = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX);
+        self.inner.first_retry.store(millis, Ordering::Relaxed);
     }
 
     fn secret(&self) -> Option<&str> {
@@ -159,28 +189,29 @@ impl GitHubChannel {
         });
     }
 
-    /// The logins that are rswe itself: the credentials' and the configured bot user.
-    async fn own_logins(&self) -> Vec<String> {
-        let mut logins: Vec<String> = self.inner.settings.bot_user.iter().cloned().collect();
-        match self.inner.login.get() {
-            Some(login) => logins.push(login.clone()),
-            None => match self.inner.auth.identity().await {
-                Ok(identity) => {
-                    let _ = self.inner.login.set(identity.login.clone());
-                    logins.push(identity.login);
-                }
-                Err(error) => tracing::debug!(%error, "GitHub: who rswe is is not known yet"),
-            },
+    /// The login of the credentials; [`Later`] while GitHub has not said it.
+    async fn login(&self) -> Result<String, Later> {
+        if let Some(login) = self.inner.login.get() {
+            return Ok(login.clone());
         }
-        logins
+        match self.inner.auth.identity().await {
+            Ok(identity) => {
+                let _ = self.inner.login.set(identity.login.clone());
+                Ok(identity.login)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "GitHub: who rswe is is not known yet; the delivery waits");
+                Err(Later)
+            }
+        }
     }
 
     /// The login an issue is assigned to for rswe to work on it.
-    async fn bot_user(&self) -> Option<String> {
-        if let Some(user) = &self.inner.settings.bot_user {
-            return Some(user.clone());
+    async fn bot_user(&self) -> Result<String, Later> {
+        match &self.inner.settings.bot_user {
+            Some(user) => Ok(user.clone()),
+            None => self.login().await,
         }
-        self.own_logins().await.pop()
     }
 
     /// Handles the deliveries received before a crash and never handled.
@@ -285,24 +316,25 @@ impl GitHubChannel {
         items.entry(key).or_default().clone()
     }
 
+    /// Handles a delivery on its own task; one GitHub did not let finish stays pending and is
+    /// handled again after a growing pause, until it is done or [`GIVE_UP`] passed (or the
+    /// server closes: the next start takes it up).
     fn spawn_handle(&self, delivery_id: String, delivery: Delivery) {
         let channel = self.clone();
-        let lock = match &delivery {
-            Delivery::Comment(Comment { repository, number, .. })
-            | Delivery::IssueAssigned(Assigned { repository, number, .. })
-            | Delivery::Review(Review { repository, number, .. }) => Some(self.item_lock(repository, *number)),
-            _ => None,
-        };
         tokio::spawn(async move {
-            let _item = match &lock {
-                Some(lock) => Some(lock.lock().await),
-                None => None,
-            };
-            match delivery {
-                Delivery::Comment(comment) => channel.on_comment(comment).await,
-                Delivery::IssueAssigned(assigned) => channel.on_assigned(assigned).await,
-                Delivery::Review(review) => channel.on_review(review).await,
-                Delivery::Ping { .. } | Delivery::Ignored(_) => {}
+            let first = Instant::now();
+            let mut pause = Duration::from_millis(channel.inner.first_retry.load(Ordering::Relaxed));
+            while channel.handle(delivery.clone()).await.is_err() {
+                if first.elapsed() + pause > GIVE_UP {
+                    tracing::error!(%delivery_id, "GitHub: gave up on a delivery after an hour of failures");
+                    break;
+                }
+                tracing::info!(%delivery_id, retry_in = ?pause, "GitHub: a delivery will be handled again");
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    () = channel.inner.closing.cancelled() => return,
+                }
+                pause = (pause * 2).min(LAST_RETRY);
             }
             if let Err(error) = channel.inner.store.github_handled(&delivery_id).await {
                 tracing::warn!(%delivery_id, %error, "GitHub: could not mark a delivery handled");
@@ -310,34 +342,57 @@ impl GitHubChannel {
         });
     }
 
+    /// One try at a delivery, holding its item's lock.
+    async fn handle(&self, delivery: Delivery) -> Handled {
+        let lock = match &delivery {
+            Delivery::Comment(Comment { repository, number, .. })
+            | Delivery::IssueAssigned(Assigned { repository, number, .. })
+            | Delivery::Review(Review { repository, number, .. }) => Some(self.item_lock(repository, *number)),
+            _ => None,
+        };
+        let _item = match &lock {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
+        match delivery {
+            Delivery::Comment(comment) => self.on_comment(comment).await,
+            Delivery::IssueAssigned(assigned) => self.on_assigned(assigned).await,
+            Delivery::Review(review) => self.on_review(review).await,
+            Delivery::Ping { .. } | Delivery::Ignored(_) => Ok(()),
+        }
+    }
+
     /// A comment that calls rswe: steers the item's session, or starts one.
-    async fn on_comment(&self, comment: Comment) {
+    async fn on_comment(&self, comment: Comment) -> Handled {
         if !mentions(&comment.body, &self.inner.settings.trigger) {
-            return;
+            return Ok(());
         }
-        if self.is_own(&comment.author).await {
-            return;
+        if self.is_own(&comment.author).await? {
+            return Ok(());
         }
-        let Some((owner, name, api)) = self.api(&comment.repository).await else { return };
-        if !self.may_write(&api, &owner, &name, &comment.author).await {
-            return;
+        let Some((owner, name, api)) = self.api(&comment.repository).await? else { return Ok(()) };
+        if !self.may_write(&api, &owner, &name, &comment.author).await? {
+            return Ok(());
         }
         if let Err(error) = api.react_to_comment(&owner, &name, comment.comment_id, "eyes").await {
             tracing::debug!(%error, "GitHub: could not react to a comment");
         }
         let repo = comment.repository.as_str();
-        if let Some(session) = self.session_of(repo, comment.number, &comment.issue_body).await {
+        if let Some(session) = self.session_of(&api, repo, comment.number, &comment.issue_body).await? {
             let text = format!(
                 "@{} commented on {repo}#{} ({}):\n\n{}",
                 comment.author, comment.number, comment.html_url, comment.body
             );
-            self.steer(&session, repo, comment.number, text, &comment.author).await;
-            return;
+            return self.steer(&session, repo, comment.number, text, &comment.author).await;
         }
         let kind = if comment.is_pull_request { ItemKind::PullRequest } else { ItemKind::Issue };
         let head = match kind {
             ItemKind::PullRequest => match api.pull_request(&owner, &name, comment.number).await {
                 Ok(pull) => Some(pull.head_ref),
+                Err(error) if delivery::is_transient(&error) => {
+                    tracing::warn!(%error, "GitHub: could not read a pull request's branch; will try again");
+                    return Err(Later);
+                }
                 Err(error) => {
                     tracing::debug!(%error, "GitHub: could not read a pull request's branch");
                     None
@@ -355,38 +410,38 @@ impl GitHubChannel {
         );
         task.push_str(&describe_item(noun, &comment.title, &comment.issue_body));
         task.push_str(&instructions(&item, head.as_deref()));
-        self.start_session(&item, &comment.title, task, &comment.author).await;
+        self.start_session(&item, &comment.title, task, &comment.author).await
     }
 
     /// An issue assigned to rswe: a session to resolve it.
-    async fn on_assigned(&self, assigned: Assigned) {
-        let Some(bot) = self.bot_user().await else {
+    async fn on_assigned(&self, assigned: Assigned) -> Handled {
+        let Ok(bot) = self.bot_user().await else {
             tracing::warn!(
                 "GitHub: an issue was assigned, but who rswe is on GitHub is not known yet (set the bot user to \
                  not depend on GitHub answering)"
             );
-            return;
+            return Err(Later);
         };
         if !assigned.assignee.eq_ignore_ascii_case(&bot) {
             tracing::debug!(assignee = %assigned.assignee, "GitHub: an issue was assigned to someone else");
-            return;
+            return Ok(());
         }
-        if assigned.sender.is_empty() || self.is_own(&assigned.sender).await {
-            return;
+        if assigned.sender.is_empty() || self.is_own(&assigned.sender).await? {
+            return Ok(());
         }
-        let Some((owner, name, api)) = self.api(&assigned.repository).await else { return };
-        if !self.may_write(&api, &owner, &name, &assigned.sender).await {
-            return;
+        let Some((owner, name, api)) = self.api(&assigned.repository).await? else { return Ok(()) };
+        if !self.may_write(&api, &owner, &name, &assigned.sender).await? {
+            return Ok(());
         }
         match self.inner.store.github_item_session(&assigned.repository, assigned.number).await {
             Ok(None) => {}
             Ok(Some(session)) => {
                 tracing::info!(%session, "GitHub: an issue assigned again already has its session");
-                return;
+                return Ok(());
             }
             Err(error) => {
-                tracing::error!(%error, "GitHub: could not look up an issue");
-                return;
+                tracing::error!(%error, "GitHub: could not look up an issue; will try again");
+                return Err(Later);
             }
         }
         let item = self.item_ref(&owner, &name, assigned.number, ItemKind::Issue);
@@ -397,30 +452,31 @@ impl GitHubChannel {
         );
         task.push_str(&describe_item("issue", &assigned.title, &assigned.body));
         task.push_str(&instructions(&item, None));
-        self.start_session(&item, &assigned.title, task, &assigned.sender).await;
+        self.start_session(&item, &assigned.title, task, &assigned.sender).await
     }
 
     /// A review, or a comment on a pull request's diff, for the pull request's session.
-    async fn on_review(&self, review: Review) {
+    async fn on_review(&self, review: Review) -> Handled {
         if let ReviewKind::Submitted { state, .. } = &review.kind
             && review.body.trim().is_empty()
             && state.eq_ignore_ascii_case("commented")
         {
             // The review's comments on the diff arrive on their own.
-            return;
+            return Ok(());
         }
-        if self.is_own(&review.author).await {
-            return;
+        if self.is_own(&review.author).await? {
+            return Ok(());
         }
         let repo = review.repository.as_str();
-        let Some(session) = self.session_of(repo, review.number, &review.pr_body).await else {
-            tracing::debug!(%repo, number = review.number, "GitHub: a review of a pull request without a session");
-            return;
-        };
-        let Some((owner, name, api)) = self.api(repo).await else { return };
-        if !self.may_write(&api, &owner, &name, &review.author).await {
-            return;
+        // Who reviewed is checked before anything is bound.
+        let Some((owner, name, api)) = self.api(repo).await? else { return Ok(()) };
+        if !self.may_write(&api, &owner, &name, &review.author).await? {
+            return Ok(());
         }
+        let Some(session) = self.session_of(&api, repo, review.number, &review.pr_body).await? else {
+            tracing::debug!(%repo, number = review.number, "GitHub: a review of a pull request without a session");
+            return Ok(());
+        };
         let item = self.item_ref(&owner, &name, review.number, ItemKind::PullRequest);
         let branch = match review.head_ref.as_str() {
             "" => String::new(),
@@ -449,77 +505,121 @@ impl GitHubChannel {
                 )
             }
         };
-        self.steer(&session, repo, review.number, text, &review.author).await;
+        self.steer(&session, repo, review.number, text, &review.author).await
     }
 
-    /// Whether `login` is rswe itself.
-    async fn is_own(&self, login: &str) -> bool {
-        self.own_logins().await.iter().any(|own| own.eq_ignore_ascii_case(login))
+    /// Whether `login` is rswe itself: the credentials' login or the configured bot user.
+    async fn is_own(&self, login: &str) -> Result<bool, Later> {
+        let bot_user = self.inner.settings.bot_user.as_deref();
+        if bot_user.is_some_and(|user| user.eq_ignore_ascii_case(login)) {
+            return Ok(true);
+        }
+        Ok(self.login().await?.eq_ignore_ascii_case(login))
     }
 
-    /// The owner, name and an API client of `owner/name`.
-    async fn api(&self, repository: &str) -> Option<(String, String, GitHubApi)> {
+    /// The owner, name and an API client of `owner/name`; `None` when rswe has no access.
+    async fn api(&self, repository: &str) -> Result<Option<(String, String, GitHubApi)>, Later> {
         let Some((owner, name)) = repository.split_once('/') else {
             tracing::warn!(%repository, "GitHub: a delivery names no owner/name");
-            return None;
+            return Ok(None);
         };
         match self.inner.auth.api_for(owner, name).await {
-            Ok(api) => Some((owner.to_string(), name.to_string(), api)),
+            Ok(api) => Ok(Some((owner.to_string(), name.to_string(), api))),
+            Err(error) if delivery::is_transient(&error) => {
+                tracing::warn!(%repository, %error, "GitHub: could not reach a repository; will try again");
+                Err(Later)
+            }
             Err(error) => {
                 tracing::warn!(%repository, %error, "GitHub: no access to a repository");
-                None
+                Ok(None)
             }
         }
     }
 
     /// Whether `login` may write to the repository (admin, maintain, write). Others are
     /// not answered at all, so that nobody on a public repository makes rswe talk.
-    async fn may_write(&self, api: &GitHubApi, owner: &str, name: &str, login: &str) -> bool {
+    async fn may_write(&self, api: &GitHubApi, owner: &str, name: &str, login: &str) -> Result<bool, Later> {
         match api.permission(owner, name, login).await {
-            Ok(level) if WRITERS.contains(&level.as_str()) => true,
+            Ok(level) if WRITERS.contains(&level.as_str()) => Ok(true),
             Ok(level) => {
                 tracing::info!(%login, %level, repository = %format!("{owner}/{name}"),
                     "GitHub: ignored someone who may not write to the repository");
-                false
+                Ok(false)
+            }
+            Err(error) if delivery::is_transient(&error) => {
+                tracing::warn!(%login, %error, "GitHub: could not check a permission; will try again");
+                Err(Later)
             }
             Err(error) => {
                 tracing::warn!(%login, %error, "GitHub: could not check a permission; ignored");
-                false
+                Ok(false)
             }
         }
     }
 
     /// The session an item belongs to: bound before, or named by the marker in its
-    /// description (a pull request rswe opened), which then binds it.
-    async fn session_of(&self, repo: &str, number: u64, description: &str) -> Option<SessionId> {
+    /// description, which then binds it. The marker counts only in an item rswe wrote (a
+    /// pull request it opened): anyone may paste one into an issue or pull request.
+    async fn session_of(
+        &self,
+        api: &GitHubApi,
+        repo: &str,
+        number: u64,
+        description: &str,
+    ) -> Result<Option<SessionId>, Later> {
         let store = &self.inner.store;
         match store.github_item_session(repo, number).await {
-            Ok(Some(session)) => return Some(session),
+            Ok(Some(session)) => return Ok(Some(session)),
             Ok(None) => {}
             Err(error) => {
-                tracing::error!(%error, "GitHub: could not look up an item");
-                return None;
+                tracing::error!(%error, "GitHub: could not look up an item; will try again");
+                return Err(Later);
             }
         }
-        let session = SessionId::parse(&marker::find_session(description)?)?;
-        if !matches!(store.session(&session).await, Ok(Some(_))) {
-            return None;
+        let Some(session) = marker::find_session(description).and_then(|id| SessionId::parse(&id)) else {
+            return Ok(None);
+        };
+        match store.session(&session).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return Ok(None),
+            Err(error) => {
+                tracing::error!(%error, "GitHub: could not read a session; will try again");
+                return Err(Later);
+            }
+        }
+        let Some((owner, name)) = repo.split_once('/') else { return Ok(None) };
+        let author = match api.issue(owner, name, number).await {
+            Ok(item) => item.author,
+            Err(error) if delivery::is_transient(&error) => {
+                tracing::warn!(%repo, number, %error, "GitHub: could not read who wrote an item; will try again");
+                return Err(Later);
+            }
+            Err(error) => {
+                tracing::warn!(%repo, number, %error, "GitHub: could not read who wrote an item; marker ignored");
+                return Ok(None);
+            }
+        };
+        // rswe opens pull requests with its credentials only: their login is the author.
+        if author.is_empty() || !self.login().await?.eq_ignore_ascii_case(&author) {
+            tracing::info!(%repo, number, %author, %session,
+                "GitHub: ignored a session's marker in an item rswe did not write");
+            return Ok(None);
         }
         if let Err(error) = store.github_bind_item(repo, number, &session, false).await {
             tracing::error!(%error, "GitHub: could not bind an item to its session");
         }
-        Some(session)
+        Ok(Some(session))
     }
 
     /// Passes a person's words to a session, which answers on this item from now on.
-    async fn steer(&self, session: &SessionId, repo: &str, number: u64, text: String, author: &str) {
+    async fn steer(&self, session: &SessionId, repo: &str, number: u64, text: String, author: &str) -> Handled {
         let inner = &self.inner;
         let last_seq = match inner.store.session(session).await {
             Ok(Some(found)) => found.last_seq,
-            Ok(None) => return,
+            Ok(None) => return Ok(()),
             Err(error) => {
-                tracing::error!(%error, "GitHub: could not read a session");
-                return;
+                tracing::error!(%error, "GitHub: could not read a session; will try again");
+                return Err(Later);
             }
         };
         match inner.store.github_reply_to(session, repo, number, last_seq).await {
@@ -527,15 +627,20 @@ impl GitHubChannel {
             Err(error) => tracing::error!(%error, "GitHub: could not set where a session answers"),
         }
         let message = NewMessage { text, attachments: Vec::new(), author: Some(format!("github:{author}")) };
-        if let Err(error) = inner.service.post_message(session, message).await {
-            let text = format!("⚠️ That did not reach the session: {error}");
-            self.say(repo, number, Some(session), &text).await;
+        match inner.service.post_message(session, message).await {
+            Ok(_) => {}
+            Err(ServiceError::ShuttingDown) => return Err(Later),
+            Err(error) => {
+                let text = format!("⚠️ That did not reach the session: {error}");
+                self.say(repo, number, Some(session), &text).await;
+            }
         }
+        Ok(())
     }
 
     /// Starts a session on an item: bound to it as its origin, answering there, announced
     /// with a link.
-    async fn start_session(&self, item: &ItemRef, title: &str, task: String, author: &str) {
+    async fn start_session(&self, item: &ItemRef, title: &str, task: String, author: &str) -> Handled {
         let inner = &self.inner;
         let repo = item.repo.full_name();
         let request = CreateSession {
@@ -544,17 +649,19 @@ impl GitHubChannel {
             model: None,
             title: Some(title.trim().to_string()).filter(|title| !title.is_empty()),
             channel: "github".into(),
+            github_item: Some((repo.clone(), item.number)),
         };
         let session = match inner.service.create(request).await {
             Ok(session) => session.id,
+            Err(ServiceError::ShuttingDown) => {
+                tracing::info!(%repo, number = item.number, "GitHub: rswe is closing; the session starts later");
+                return Err(Later);
+            }
             Err(error) => {
                 self.say(&repo, item.number, None, &format!("⚠️ The session could not start: {error}")).await;
-                return;
+                return Ok(());
             }
         };
-        if let Err(error) = inner.store.github_bind_item(&repo, item.number, &session, true).await {
-            tracing::error!(%session, %error, "GitHub: could not bind an item to its session");
-        }
         let link = format!("{}/sessions/{session}", inner.public_url);
         self.say(&repo, item.number, Some(&session), &format!("👀 Working on it: {link}")).await;
         // The item's lock is held: a comment sent meanwhile waits and then finds the binding.
@@ -562,6 +669,7 @@ impl GitHubChannel {
             Ok(()) => inner.delivery.kick(&session),
             Err(error) => tracing::error!(%session, %error, "GitHub: could not set where a session answers"),
         }
+        Ok(())
     }
 
     /// Posts rswe's own words on an item (with the session's marker); a failure is
