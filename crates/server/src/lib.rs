@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 pub mod bus;
+mod follow;
 pub mod github;
 pub mod metrics;
 mod said;

@@ -2,39 +2,23 @@
 //! failures, files) is posted as comments on the issue or pull request of its latest
 //! request, in order, once.
 //!
-//! Each session with a reply target has a worker. The bus only wakes it; the worker reads
-//! the log after the target's `delivered_seq` and records how far it got, so a lagging
-//! bus, a GitHub outage or a restart loses and repeats nothing. When GitHub cannot be
-//! reached, the worker tries again after a growing pause.
+//! Each session with a reply target has a worker ([`crate::follow`]). The bus only wakes
+//! it; the worker reads the log after the target's `delivered_seq` and records how far it
+//! got, so a lagging bus, a GitHub outage or a restart loses and repeats nothing. When
+//! GitHub cannot be reached, the worker tries again after a growing pause.
 
-use crate::bus::{BusEvent, BusMessage};
+use crate::follow::{Deliver, Pass};
 use crate::said::{Said, said};
-use rswe_agent::LiveEvent;
 use rswe_github::GitHubAuth;
 use rswe_github::api::GitHubError;
 use rswe_github::marker::session_marker;
 use rswe_protocol::{Event, SessionId};
 use rswe_store::{GitHubReplyTarget, Store};
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
-use tokio_util::sync::CancellationToken;
 
 /// Events read from the log at a time.
 const PAGE: u32 = 200;
 /// The longest comment posted, in characters (GitHub takes 65 536).
 pub(super) const MAX_COMMENT_CHARS: usize = 60_000;
-/// The pause before trying GitHub again, at first and at the most.
-const FIRST_RETRY: Duration = Duration::from_secs(5);
-const LAST_RETRY: Duration = Duration::from_secs(300);
-
-/// How a delivery pass ended.
-enum Pass {
-    Done,
-    /// GitHub could not be reached: try again later.
-    Unreachable,
-}
 
 /// How posting a comment went.
 pub(super) enum Posted {
@@ -51,109 +35,16 @@ pub(super) struct Delivery {
     store: Store,
     /// The web UI's address, for links to sessions.
     public_url: String,
-    closing: CancellationToken,
-    /// A wake-up channel per session with a reply target.
-    workers: Arc<Mutex<HashMap<SessionId, mpsc::Sender<()>>>>,
-    /// Sessions known to have a reply target, so most bus messages cost no database read.
-    bound: Arc<Mutex<HashSet<SessionId>>>,
 }
 
-impl Delivery {
-    pub(super) fn new(auth: GitHubAuth, store: Store, public_url: String, closing: CancellationToken) -> Delivery {
-        Delivery { auth, store, public_url, closing, workers: Arc::default(), bound: Arc::default() }
-    }
-
-    /// Wakes the workers of sessions with a reply target when something is logged, until
-    /// the server closes.
-    pub(super) fn follow(&self, mut bus: broadcast::Receiver<Arc<BusMessage>>) {
-        let delivery = self.clone();
-        tokio::spawn(async move {
-            loop {
-                let message = tokio::select! {
-                    message = bus.recv() => message,
-                    () = delivery.closing.cancelled() => return,
-                };
-                match message {
-                    Ok(message) => match &message.event {
-                        BusEvent::Live(LiveEvent::Logged(_)) if delivery.is_bound(&message.session) => {
-                            delivery.kick(&message.session);
-                        }
-                        BusEvent::Deleted => delivery.forget(&message.session),
-                        _ => {}
-                    },
-                    // Fell behind: every worker reads the log anyway.
-                    Err(broadcast::error::RecvError::Lagged(_)) => delivery.catch_up().await,
-                    Err(broadcast::error::RecvError::Closed) => return,
-                }
-            }
-        });
-    }
-
-    fn is_bound(&self, session: &SessionId) -> bool {
-        self.bound.lock().unwrap_or_else(PoisonError::into_inner).contains(session)
-    }
-
-    fn forget(&self, session: &SessionId) {
-        self.bound.lock().unwrap_or_else(PoisonError::into_inner).remove(session);
-        // Dropping the sender ends the worker.
-        self.workers.lock().unwrap_or_else(PoisonError::into_inner).remove(session);
-    }
-
-    /// Wakes every session with a reply target (at start, and after the bus lagged).
-    pub(super) async fn catch_up(&self) {
+impl Deliver for Delivery {
+    /// Every session with a reply target.
+    async fn sessions(&self) -> Vec<SessionId> {
         match self.store.github_all_reply_targets().await {
-            Ok(targets) => {
-                for target in targets {
-                    self.kick(&target.session_id);
-                }
-            }
-            Err(error) => tracing::error!(%error, "GitHub: could not read where sessions answer"),
-        }
-    }
-
-    /// Makes the session's worker read the log (starting the worker if needed).
-    pub(super) fn kick(&self, session: &SessionId) {
-        self.bound.lock().unwrap_or_else(PoisonError::into_inner).insert(session.clone());
-        let mut workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(worker) = workers.get(session) {
-            // Full: a pass is pending already and will see everything.
-            let _ = worker.try_send(());
-            return;
-        }
-        let (sender, wakes) = mpsc::channel(1);
-        let _ = sender.try_send(());
-        workers.insert(session.clone(), sender);
-        let delivery = self.clone();
-        let session = session.clone();
-        tokio::spawn(async move { delivery.work(session, wakes).await });
-    }
-
-    /// A session's worker: a pass per wake-up; after a pass GitHub did not let finish, a
-    /// growing pause and another pass.
-    async fn work(&self, session: SessionId, mut wakes: mpsc::Receiver<()>) {
-        let mut retry = FIRST_RETRY;
-        let mut pending = false;
-        loop {
-            if !pending {
-                tokio::select! {
-                    woken = wakes.recv() => if woken.is_none() { return },
-                    () = self.closing.cancelled() => return,
-                }
-            }
-            match self.deliver(&session).await {
-                Pass::Done => {
-                    pending = false;
-                    retry = FIRST_RETRY;
-                }
-                Pass::Unreachable => {
-                    pending = true;
-                    tokio::select! {
-                        () = tokio::time::sleep(retry) => {}
-                        woken = wakes.recv() => if woken.is_none() { return },
-                        () = self.closing.cancelled() => return,
-                    }
-                    retry = (retry * 2).min(LAST_RETRY);
-                }
+            Ok(targets) => targets.into_iter().map(|target| target.session_id).collect(),
+            Err(error) => {
+                tracing::error!(%error, "GitHub: could not read where sessions answer");
+                Vec::new()
             }
         }
     }
@@ -206,6 +97,12 @@ impl Delivery {
                 target.delivered_seq = last;
             }
         }
+    }
+}
+
+impl Delivery {
+    pub(super) fn new(auth: GitHubAuth, store: Store, public_url: String) -> Delivery {
+        Delivery { auth, store, public_url }
     }
 
     /// Whether the session still answers on `target`'s item.

@@ -14,6 +14,7 @@
 
 mod delivery;
 
+use crate::follow::Follower;
 use crate::service::{CreateSession, NewMessage, ServiceError, SessionService};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -72,7 +73,7 @@ struct Inner {
     web_host: String,
     /// The login of the credentials, once GitHub said it.
     login: OnceLock<String>,
-    delivery: delivery::Delivery,
+    delivery: Follower<delivery::Delivery>,
     /// One delivery of an item handled at a time, in arrival order: a comment sent while
     /// the item's session is being created waits for it instead of starting another.
     items: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -103,7 +104,8 @@ impl GitHubChannel {
         let store = service.store().clone();
         let public_url = public_url.trim_end_matches('/').to_string();
         let web_host = rswe_github::reference::web_host(&settings.api_url).unwrap_or_else(|| "github.com".to_string());
-        let delivery = delivery::Delivery::new(auth.clone(), store.clone(), public_url.clone(), closing.clone());
+        let delivery =
+            Follower::new(delivery::Delivery::new(auth.clone(), store.clone(), public_url.clone()), closing.clone());
         let channel = GitHubChannel {
             inner: Arc::new(Inner {
                 settings,
@@ -679,7 +681,7 @@ impl GitHubChannel {
             Some(session) => delivery::compose(&self.inner.auth, session, text, None),
             None => delivery::cut(&delivery::redact(&self.inner.auth, text), delivery::MAX_COMMENT_CHARS),
         };
-        if let delivery::Posted::Unreachable = self.inner.delivery.post(repo, number, &body).await {
+        if let delivery::Posted::Unreachable = self.inner.delivery.deliverer().post(repo, number, &body).await {
             tracing::warn!(%repo, number, "GitHub: rswe's comment was not posted");
         }
     }

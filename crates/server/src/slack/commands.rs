@@ -171,6 +171,7 @@ impl SlackChannel {
         }
         self.inner
             .delivery
+            .deliverer()
             .upload_bytes(&message.channel, message.thread(), &format!("session-{session}.md"), transcript.into_bytes())
             .await;
     }

@@ -1,34 +1,25 @@
 //! From the log to the threads: what a session says (its messages, its final answers,
 //! errors, files) is posted to every thread bound to it, in order, once.
 //!
-//! Each session with threads has a worker. The bus only wakes it; the worker reads the
-//! log after each thread's `delivered_seq` and records how far it got, so a lagging bus,
-//! a Slack outage or a restart loses and repeats nothing. When Slack cannot be reached,
-//! the worker tries again after a growing pause.
+//! Each session with threads has a worker ([`crate::follow`]). The bus only wakes it; the
+//! worker reads the log after each thread's `delivered_seq` and records how far it got, so
+//! a lagging bus, a Slack outage or a restart loses and repeats nothing. When Slack cannot
+//! be reached, the worker tries again after a growing pause.
 
-use crate::bus::{BusEvent, BusMessage};
+use crate::follow::{Deliver, Pass};
 use crate::said::{Said, said};
 use crate::service::SessionService;
-use rswe_agent::LiveEvent;
 use rswe_protocol::{Event, SessionId};
 use rswe_slack::api::{SlackApi, SlackError};
 use rswe_slack::mrkdwn::{MAX_MESSAGE_CHARS, split_message, to_mrkdwn};
 use rswe_store::{SlackThread, Store};
-use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
-use tokio_util::sync::CancellationToken;
 
 /// Events read from the log at a time.
 const PAGE: u32 = 200;
 /// The largest file uploaded to Slack.
 const MAX_UPLOAD_BYTES: u64 = 100 * 1024 * 1024;
-/// The pause before trying Slack again, at first and at the most.
-const FIRST_RETRY: Duration = Duration::from_secs(5);
-const LAST_RETRY: Duration = Duration::from_secs(300);
 
 /// What an event becomes in a thread.
 enum Post {
@@ -41,121 +32,21 @@ enum Post {
     Refused(String),
 }
 
-/// How a delivery pass ended.
-enum Pass {
-    Done,
-    /// Slack could not be reached: try again later.
-    Unreachable,
-}
-
 #[derive(Clone)]
 pub(super) struct Delivery {
     api: SlackApi,
     store: Store,
     service: SessionService,
-    closing: CancellationToken,
-    /// A wake-up channel per session with threads.
-    workers: Arc<Mutex<HashMap<SessionId, mpsc::Sender<()>>>>,
-    /// Sessions known to have threads, so most bus messages cost no database read.
-    bound: Arc<Mutex<HashSet<SessionId>>>,
 }
 
-impl Delivery {
-    pub(super) fn new(api: SlackApi, store: Store, service: SessionService, closing: CancellationToken) -> Delivery {
-        Delivery { api, store, service, closing, workers: Arc::default(), bound: Arc::default() }
-    }
-
-    /// Wakes the workers of bound sessions when something is logged, until the server
-    /// closes.
-    pub(super) fn follow(&self, mut bus: broadcast::Receiver<Arc<BusMessage>>) {
-        let delivery = self.clone();
-        tokio::spawn(async move {
-            loop {
-                let message = tokio::select! {
-                    message = bus.recv() => message,
-                    () = delivery.closing.cancelled() => return,
-                };
-                match message {
-                    Ok(message) => match &message.event {
-                        BusEvent::Live(LiveEvent::Logged(_)) if delivery.is_bound(&message.session) => {
-                            delivery.kick(&message.session);
-                        }
-                        BusEvent::Deleted => delivery.forget(&message.session),
-                        _ => {}
-                    },
-                    // Fell behind: every worker reads the log anyway.
-                    Err(broadcast::error::RecvError::Lagged(_)) => delivery.catch_up().await,
-                    Err(broadcast::error::RecvError::Closed) => return,
-                }
-            }
-        });
-    }
-
-    fn is_bound(&self, session: &SessionId) -> bool {
-        self.bound.lock().unwrap_or_else(PoisonError::into_inner).contains(session)
-    }
-
-    fn forget(&self, session: &SessionId) {
-        self.bound.lock().unwrap_or_else(PoisonError::into_inner).remove(session);
-        // Dropping the sender ends the worker.
-        self.workers.lock().unwrap_or_else(PoisonError::into_inner).remove(session);
-    }
-
-    /// Wakes every session with threads (at start, and after the bus lagged).
-    pub(super) async fn catch_up(&self) {
+impl Deliver for Delivery {
+    /// Every session with threads.
+    async fn sessions(&self) -> Vec<SessionId> {
         match self.store.slack_all_threads().await {
-            Ok(threads) => {
-                for thread in threads {
-                    self.kick(&thread.session_id);
-                }
-            }
-            Err(error) => tracing::error!(%error, "Slack: could not read the bound threads"),
-        }
-    }
-
-    /// Makes the session's worker read the log (starting the worker if needed).
-    pub(super) fn kick(&self, session: &SessionId) {
-        self.bound.lock().unwrap_or_else(PoisonError::into_inner).insert(session.clone());
-        let mut workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(worker) = workers.get(session) {
-            // Full: a pass is pending already and will see everything.
-            let _ = worker.try_send(());
-            return;
-        }
-        let (sender, wakes) = mpsc::channel(1);
-        let _ = sender.try_send(());
-        workers.insert(session.clone(), sender);
-        let delivery = self.clone();
-        let session = session.clone();
-        tokio::spawn(async move { delivery.work(session, wakes).await });
-    }
-
-    /// A session's worker: a pass per wake-up; after a pass Slack did not let finish, a
-    /// growing pause and another pass.
-    async fn work(&self, session: SessionId, mut wakes: mpsc::Receiver<()>) {
-        let mut retry = FIRST_RETRY;
-        let mut pending = false;
-        loop {
-            if !pending {
-                tokio::select! {
-                    woken = wakes.recv() => if woken.is_none() { return },
-                    () = self.closing.cancelled() => return,
-                }
-            }
-            match self.deliver(&session).await {
-                Pass::Done => {
-                    pending = false;
-                    retry = FIRST_RETRY;
-                }
-                Pass::Unreachable => {
-                    pending = true;
-                    tokio::select! {
-                        () = tokio::time::sleep(retry) => {}
-                        woken = wakes.recv() => if woken.is_none() { return },
-                        () = self.closing.cancelled() => return,
-                    }
-                    retry = (retry * 2).min(LAST_RETRY);
-                }
+            Ok(threads) => threads.into_iter().map(|thread| thread.session_id).collect(),
+            Err(error) => {
+                tracing::error!(%error, "Slack: could not read the bound threads");
+                Vec::new()
             }
         }
     }
@@ -176,6 +67,12 @@ impl Delivery {
             }
         }
         pass
+    }
+}
+
+impl Delivery {
+    pub(super) fn new(api: SlackApi, store: Store, service: SessionService) -> Delivery {
+        Delivery { api, store, service }
     }
 
     async fn deliver_to(&self, session: &SessionId, mut thread: SlackThread) -> Pass {

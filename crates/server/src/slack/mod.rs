@@ -9,6 +9,7 @@
 mod commands;
 mod delivery;
 
+use crate::follow::Follower;
 use crate::service::{Attachment, CreateSession, NewMessage, SessionService};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -77,7 +78,7 @@ struct Inner {
     bot_user: std::sync::OnceLock<String>,
     /// The bot's workspace: without an admin list, its people (and only they) may use rswe.
     team: std::sync::OnceLock<String>,
-    delivery: delivery::Delivery,
+    delivery: Follower<delivery::Delivery>,
     /// One message of a thread handled at a time, in arrival order: a reply sent while
     /// the thread's session is being created waits for it instead of being lost.
     threads: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -105,7 +106,8 @@ impl SlackChannel {
         }
         let api = SlackApi::new(&settings.api_url, &settings.bot_token).map_err(|e| SlackStartError(e.to_string()))?;
         let store = service.store().clone();
-        let delivery = delivery::Delivery::new(api.clone(), store.clone(), service.clone(), closing.clone());
+        let delivery =
+            Follower::new(delivery::Delivery::new(api.clone(), store.clone(), service.clone()), closing.clone());
         let channel = SlackChannel {
             inner: Arc::new(Inner {
                 settings,
@@ -431,7 +433,7 @@ impl SlackChannel {
     /// Posts rswe's own words (mrkdwn) in the message's thread; a failure is logged (the
     /// web view has everything).
     async fn reply(&self, message: &Incoming, text: &str) {
-        self.inner.delivery.post(&message.channel, message.thread(), text).await;
+        self.inner.delivery.deliverer().post(&message.channel, message.thread(), text).await;
     }
 
     /// The person's name as Slack shows it, or their id when Slack is slow to say.
