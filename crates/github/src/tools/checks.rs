@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rswe_tools::{Tool, ToolContext, ToolOutput, parse_input};
+use rswe_tools::ToolContext;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -47,36 +47,8 @@ impl WaitForChecks {
     }
 }
 
-#[async_trait::async_trait]
-impl Tool for WaitForChecks {
-    fn name(&self) -> &str {
-        "wait_for_checks"
-    }
-
-    fn description(&self) -> &str {
-        "Wait for a pull request's CI checks on its latest commit to finish, then summarise them, with the end of \
-         each failing job's log. Waits at most `timeout_minutes` (bounded by the configured limit)."
-    }
-
-    fn input_schema(&self) -> Value {
-        self.schema.clone()
-    }
-
-    fn is_read_only(&self, _input: &Value) -> bool {
-        true
-    }
-
-    async fn run(&self, input: Value, context: &ToolContext) -> ToolOutput {
-        let input: Input = match parse_input(self.name(), input, &self.schema) {
-            Ok(input) => input,
-            Err(output) => return output,
-        };
-        match self.wait(input, context).await {
-            Ok(text) => self.session.output(&text),
-            Err(text) => self.session.error(&text),
-        }
-    }
-}
+github_tool!(WaitForChecks, "wait_for_checks", "Wait for a pull request's CI checks on its latest commit to finish, then summarise them, with the end of \
+         each failing job's log. Waits at most `timeout_minutes` (bounded by the configured limit).", read_only: true, Input, |tool, input, context| tool.wait(input, context));
 
 impl WaitForChecks {
     async fn wait(&self, input: Input, context: &ToolContext) -> Result<String, String> {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rswe_tools::{Tool, ToolContext, ToolOutput, parse_input};
+use rswe_tools::ToolContext;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -56,31 +56,7 @@ impl CloneRepository {
     }
 }
 
-#[async_trait::async_trait]
-impl Tool for CloneRepository {
-    fn name(&self) -> &str {
-        "clone_repository"
-    }
-
-    fn description(&self) -> &str {
-        DESCRIPTION
-    }
-
-    fn input_schema(&self) -> Value {
-        self.schema.clone()
-    }
-
-    async fn run(&self, input: Value, context: &ToolContext) -> ToolOutput {
-        let input: Input = match parse_input(self.name(), input, &self.schema) {
-            Ok(input) => input,
-            Err(output) => return output,
-        };
-        match self.clone_into_workspace(input, context).await {
-            Ok(text) => self.session.output(&text),
-            Err(text) => self.session.error(&text),
-        }
-    }
-}
+github_tool!(CloneRepository, "clone_repository", DESCRIPTION, read_only: false, Input, |tool, input, context| tool.clone_into_workspace(input, context));
 
 impl CloneRepository {
     async fn clone_into_workspace(&self, input: Input, context: &ToolContext) -> Result<String, String> {

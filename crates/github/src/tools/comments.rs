@@ -3,7 +3,6 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use rswe_tools::{Tool, ToolContext, ToolOutput, parse_input};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -44,36 +43,8 @@ impl GetPullRequestComments {
     }
 }
 
-#[async_trait::async_trait]
-impl Tool for GetPullRequestComments {
-    fn name(&self) -> &str {
-        "get_pull_request_comments"
-    }
-
-    fn description(&self) -> &str {
-        "Read a pull request's reviews, its review comments on the diff (with their ids, to answer with \
-         reply_to_review_comment) and its conversation, oldest first."
-    }
-
-    fn input_schema(&self) -> Value {
-        self.schema.clone()
-    }
-
-    fn is_read_only(&self, _input: &Value) -> bool {
-        true
-    }
-
-    async fn run(&self, input: Value, _context: &ToolContext) -> ToolOutput {
-        let input: ListInput = match parse_input(self.name(), input, &self.schema) {
-            Ok(input) => input,
-            Err(output) => return output,
-        };
-        match self.list(&input.pull_request).await {
-            Ok(text) => self.session.output(&text),
-            Err(text) => self.session.error(&text),
-        }
-    }
-}
+github_tool!(GetPullRequestComments, "get_pull_request_comments", "Read a pull request's reviews, its review comments on the diff (with their ids, to answer with \
+         reply_to_review_comment) and its conversation, oldest first.", read_only: true, ListInput, |tool, input, _context| tool.list(&input.pull_request));
 
 impl GetPullRequestComments {
     async fn list(&self, item: &Value) -> Result<String, String> {
@@ -147,31 +118,7 @@ impl ReplyToReviewComment {
     }
 }
 
-#[async_trait::async_trait]
-impl Tool for ReplyToReviewComment {
-    fn name(&self) -> &str {
-        "reply_to_review_comment"
-    }
-
-    fn description(&self) -> &str {
-        "Answer a review comment on a pull request's diff, in its thread (say what you changed, or why not)."
-    }
-
-    fn input_schema(&self) -> Value {
-        self.schema.clone()
-    }
-
-    async fn run(&self, input: Value, _context: &ToolContext) -> ToolOutput {
-        let input: ReplyInput = match parse_input(self.name(), input, &self.schema) {
-            Ok(input) => input,
-            Err(output) => return output,
-        };
-        match self.reply(input).await {
-            Ok(text) => self.session.output(&text),
-            Err(text) => self.session.error(&text),
-        }
-    }
-}
+github_tool!(ReplyToReviewComment, "reply_to_review_comment", "Answer a review comment on a pull request's diff, in its thread (say what you changed, or why not).", read_only: false, ReplyInput, |tool, input, _context| tool.reply(input));
 
 impl ReplyToReviewComment {
     async fn reply(&self, input: ReplyInput) -> Result<String, String> {
@@ -219,32 +166,8 @@ impl Comment {
     }
 }
 
-#[async_trait::async_trait]
-impl Tool for Comment {
-    fn name(&self) -> &str {
-        "comment"
-    }
-
-    fn description(&self) -> &str {
-        "Post a comment on an issue or a pull request's conversation. Your final answer is posted for you where \
-         the session was asked; use this for anything else worth saying on GitHub."
-    }
-
-    fn input_schema(&self) -> Value {
-        self.schema.clone()
-    }
-
-    async fn run(&self, input: Value, _context: &ToolContext) -> ToolOutput {
-        let input: CommentInput = match parse_input(self.name(), input, &self.schema) {
-            Ok(input) => input,
-            Err(output) => return output,
-        };
-        match self.post(input).await {
-            Ok(text) => self.session.output(&text),
-            Err(text) => self.session.error(&text),
-        }
-    }
-}
+github_tool!(Comment, "comment", "Post a comment on an issue or a pull request's conversation. Your final answer is posted for you where \
+         the session was asked; use this for anything else worth saying on GitHub.", read_only: false, CommentInput, |tool, input, _context| tool.post(input));
 
 impl Comment {
     async fn post(&self, input: CommentInput) -> Result<String, String> {

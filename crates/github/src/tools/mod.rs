@@ -7,6 +7,48 @@
 //! see, with the mirror that pushes go through, so the agent cannot redirect a push or read a token.
 //! Every text a tool returns passes through [`crate::redact`].
 
+/// Implements [`Tool`] for a GitHub tool struct (with `session` and `schema` fields): the input
+/// parsed as `$input`, `$call` run, and its text (or error) redacted and bounded.
+macro_rules! github_tool {
+    ($tool:ident, $name:literal, $description:expr, read_only: $read_only:literal, $input:ty,
+     |$this:ident, $parsed:ident, $context:ident| $call:expr) => {
+        #[async_trait::async_trait]
+        impl rswe_tools::Tool for $tool {
+            fn name(&self) -> &str {
+                $name
+            }
+
+            fn description(&self) -> &str {
+                $description
+            }
+
+            fn input_schema(&self) -> serde_json::Value {
+                self.schema.clone()
+            }
+
+            fn is_read_only(&self, _input: &serde_json::Value) -> bool {
+                $read_only
+            }
+
+            async fn run(
+                &self,
+                input: serde_json::Value,
+                $context: &rswe_tools::ToolContext,
+            ) -> rswe_tools::ToolOutput {
+                let $parsed: $input = match rswe_tools::parse_input(self.name(), input, &self.schema) {
+                    Ok(input) => input,
+                    Err(output) => return output,
+                };
+                let $this = self;
+                match $call.await {
+                    Ok(text) => self.session.output(&text),
+                    Err(text) => self.session.error(&text),
+                }
+            }
+        }
+    };
+}
+
 mod checks;
 mod clone;
 mod comments;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use rswe_tools::{Tool, ToolContext, ToolOutput, parse_input};
+use rswe_tools::ToolContext;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -59,31 +59,7 @@ impl CreatePullRequest {
     }
 }
 
-#[async_trait::async_trait]
-impl Tool for CreatePullRequest {
-    fn name(&self) -> &str {
-        "create_pull_request"
-    }
-
-    fn description(&self) -> &str {
-        DESCRIPTION
-    }
-
-    fn input_schema(&self) -> Value {
-        self.schema.clone()
-    }
-
-    async fn run(&self, input: Value, context: &ToolContext) -> ToolOutput {
-        let input: Input = match parse_input(self.name(), input, &self.schema) {
-            Ok(input) => input,
-            Err(output) => return output,
-        };
-        match self.open(input, context).await {
-            Ok(text) => self.session.output(&text),
-            Err(text) => self.session.error(&text),
-        }
-    }
-}
+github_tool!(CreatePullRequest, "create_pull_request", DESCRIPTION, read_only: false, Input, |tool, input, context| tool.open(input, context));
 
 impl CreatePullRequest {
     async fn open(&self, input: Input, context: &ToolContext) -> Result<String, String> {
