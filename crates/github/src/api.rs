@@ -751,8 +751,26 @@ impl GitHubApi {
     pub async fn check_runs(&self, owner: &str, name: &str, git_ref: &str) -> Result<Vec<CheckRun>, GitHubError> {
         let what = format!("the check runs of {git_ref} in {owner}/{name}");
         let per_page = PER_PAGE.to_string();
-        let url = self.url(&["repos", owner, name, "commits", git_ref, "check-runs"], &[("per_page", &per_page)])?;
-        let answer = self.call(Call { what: &what, method: Method::GET, url, body: None, idempotent: true }).await?;
+        // The answer is an object, not a list: paged by hand, up to MAX_PAGES pages.
+        let mut all: Vec<Value> = Vec::new();
+        for page in 1..=MAX_PAGES {
+            let page = page.to_string();
+            let query = [("per_page", per_page.as_str()), ("page", page.as_str())];
+            let url = self.url(&["repos", owner, name, "commits", git_ref, "check-runs"], &query)?;
+            let answer =
+                self.call(Call { what: &what, method: Method::GET, url, body: None, idempotent: true }).await?;
+            let total = answer.get("total_count").and_then(Value::as_u64).unwrap_or(0);
+            let runs = match answer.get("check_runs") {
+                Some(Value::Array(runs)) => runs.clone(),
+                _ => return Err(GitHubError::BadResponse { what, message: "no check_runs list".to_owned() }),
+            };
+            let full = runs.len() == PER_PAGE;
+            all.extend(runs);
+            if !full || all.len() as u64 >= total {
+                break;
+            }
+        }
+        let answer = serde_json::json!({ "check_runs": all });
         #[derive(Deserialize, Default)]
         struct Output {
             #[serde(default)]

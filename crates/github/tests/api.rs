@@ -447,7 +447,7 @@ async fn check_runs_by_ref() {
     assert_eq!((runs[1].id, runs[1].conclusion.as_deref(), runs[1].title.as_deref()), (test, None, None));
     let call = github.calls().pop().unwrap();
     assert_eq!(call.path, format!("/repos/octo/hello/commits/{sha}/check-runs"));
-    assert_eq!(call.query.as_deref(), Some("per_page=100"));
+    assert_eq!(call.query.as_deref(), Some("per_page=100&page=1"));
 
     github.update_check_run(test, "completed", Some("failure"));
     let runs = api.check_runs("octo", "hello", &sha).await.unwrap();
