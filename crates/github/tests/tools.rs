@@ -30,14 +30,14 @@ struct Fixture {
 /// A fake GitHub with `octo/hello` (seeded on `main`), `push` saying whether the token may push to it,
 /// and a session started from issue `octo/hello#7`.
 async fn fixture(push: bool) -> Fixture {
-    fixture_as(push, None, false).await
+    fixture_as(push, None, false, 7).await
 }
 
 /// The GitHub App the App fixture authenticates as.
 const APP_ID: u64 = 4242;
 
 /// [`fixture`], authenticating as a GitHub App installed on `octo` when `app` holds its private key.
-async fn fixture_as(push: bool, app: Option<String>, only_origin_repository: bool) -> Fixture {
+async fn fixture_as(push: bool, app: Option<String>, only_origin_repository: bool, origin: u64) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let github = FakeGitHub::start().await;
     github.add_repository("octo", "hello", "main", push);
@@ -62,7 +62,7 @@ async fn fixture_as(push: bool, app: Option<String>, only_origin_repository: boo
     let auth = GitHubAuth::new(&settings.api_url, settings.credentials.clone()).unwrap();
     let origin = ItemRef {
         repo: RepoRef { host: "127.0.0.1".into(), owner: "octo".into(), name: "hello".into() },
-        number: 7,
+        number: origin,
         kind: ItemKind::Issue,
     };
     let session = GitHubSession::new(
@@ -305,7 +305,7 @@ async fn waiting_for_checks_reports_the_failing_jobs_log_tail() {
 #[tokio::test]
 async fn a_github_app_works_with_installation_tokens_narrowed_to_the_repository() {
     let (private_key, public_key) = rswe_test_support::github::test_app_key();
-    let fx = fixture_as(true, Some(private_key), false).await;
+    let fx = fixture_as(true, Some(private_key), false, 7).await;
     fx.github.enable_app(APP_ID, "acme-rswe", public_key);
     fx.github.add_installation(77, "octo");
     fx.github.install(77, "octo", "hello");
@@ -371,11 +371,37 @@ async fn a_link_out_of_the_workspace_is_no_place_for_a_clone() {
 
 #[tokio::test]
 async fn a_session_from_github_stays_on_its_repository() {
-    let fx = fixture_as(true, None, true).await;
+    let fx = fixture_as(true, None, true, 7).await;
     fx.github.add_repository("octo", "secret", "main", true);
     let refused = fx.fails("clone_repository", json!({"repository": "octo/secret"})).await;
     assert!(refused.contains("works on that repository only"), "{refused}");
     let refused = fx.fails("comment", json!({"issue_or_pull_request": "octo/secret#1", "body": "hi"})).await;
     assert!(refused.contains("octo/secret is out of its reach"), "{refused}");
     assert!(fx.github.comments().is_empty());
+}
+
+#[tokio::test]
+async fn a_pull_request_from_someone_elses_fork_is_not_pushed_to_under_its_name() {
+    // The session is about pull request #8, from carol's fork.
+    let fx = fixture_as(true, None, false, 8).await;
+    let api = rswe_github::api::GitHubApi::new(&fx.github.api_url(), TOKEN).unwrap();
+    let request = rswe_github::api::NewPullRequest {
+        title: "Fix typo".into(),
+        body: String::new(),
+        head: "carol:fix-typo".into(),
+        base: "main".into(),
+        draft: false,
+    };
+    assert_eq!(api.create_pull_request("octo", "hello", &request).await.unwrap().number, 8);
+
+    fx.ok("clone_repository", json!({})).await;
+    let ws = fx.workspace();
+    git(&ws, &["switch", "-q", "-c", "fix-typo"]);
+    std::fs::write(ws.join("greet.txt"), "hello\n").unwrap();
+    git(&ws, &["commit", "-q", "-am", "Greet in English"]);
+    let refused = fx.fails("create_pull_request", json!({"title": "Fix typo"})).await;
+    assert!(refused.contains("lives in carol/hello"), "{refused}");
+    let bare = fx.github.bare_repository("octo", "hello").unwrap();
+    assert_eq!(git_http::branch_sha(&bare, "fix-typo").await, None);
+    assert_eq!(fx.github.pull_requests().len(), 1);
 }

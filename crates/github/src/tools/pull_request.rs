@@ -168,8 +168,18 @@ impl CreatePullRequest {
             git::remote_branch_exists(&checkout.origin_url, branch, Some(&token), GIT_TIMEOUT, &context.cancel)
                 .await
                 .map_err(|e| format!("looking for `{branch}` on {}: {e}", checkout.origin))?;
-        if !exists || self.is_origin_head(checkout, branch, api).await {
-            return Ok(());
+        match self.origin_head(checkout, api).await {
+            Some((repo, head)) if head == branch && repo.eq_ignore_ascii_case(&checkout.origin) => return Ok(()),
+            // The pull request's branch lives in someone else's fork: pushing a namesake here would
+            // open a second pull request instead of updating it.
+            Some((repo, head)) if head == branch => {
+                return Err(format!(
+                    "the pull request's branch `{head}` lives in {repo}, which rswe cannot push to: say what should \
+                     change in a comment instead, or push your work to a new branch for a new pull request"
+                ));
+            }
+            _ if !exists => return Ok(()),
+            _ => {}
         }
         Err(format!(
             "{} already has a branch `{branch}` that this session did not create: rename yours \
@@ -178,19 +188,15 @@ impl CreatePullRequest {
         ))
     }
 
-    /// Whether `branch` of the checkout's `origin` is the head of the pull request the session is about.
-    async fn is_origin_head(&self, checkout: &Checkout, branch: &str, api: &crate::api::GitHubApi) -> bool {
-        let Some(origin) = &self.session.origin else { return false };
+    /// The head (`owner/name`, branch) of the pull request the session is about, when it is one in
+    /// the checkout's repository.
+    async fn origin_head(&self, checkout: &Checkout, api: &crate::api::GitHubApi) -> Option<(String, String)> {
+        let origin = self.session.origin.as_ref()?;
         if !origin.repo.full_name().eq_ignore_ascii_case(&checkout.upstream) {
-            return false;
+            return None;
         }
-        match api.pull_request(&origin.repo.owner, &origin.repo.name, origin.number).await {
-            Ok(pull) => {
-                pull.head_ref == branch
-                    && pull.head_repository.is_some_and(|repo| repo.eq_ignore_ascii_case(&checkout.origin))
-            }
-            Err(_) => false,
-        }
+        let pull = api.pull_request(&origin.repo.owner, &origin.repo.name, origin.number).await.ok()?;
+        Some((pull.head_repository?, pull.head_ref))
     }
 
     /// Pushes `branch` to the checkout's `origin`. The commits leave the sandbox as a bundle made
