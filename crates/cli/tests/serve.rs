@@ -532,3 +532,33 @@ async fn slack_is_set_up_from_the_config_and_says_how_it_is_reached() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("set SLACK_SIGNING_SECRET") && stderr.contains("SLACK_APP_TOKEN"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_is_set_up_from_the_config_and_a_wrong_token_stops_the_start() {
+    let github = rswe_test_support::github::FakeGitHub::start().await;
+    let fake = FakeModelServer::start(Script::new()).await;
+    let config = |token: &str| {
+        format!("[github]\ntoken = \"{token}\"\napi_url = \"{}\"\nwebhook_secret = \"s3cret\"\n", github.api_url())
+    };
+    let env = Env::new(&config(github.token()));
+    let key = env.create_key(&fake);
+    let server = env.serve(&fake, &key);
+    let expected =
+        format!("GitHub: working as @rswe-bot; webhook deliveries are taken at {}/github/webhook", server.url);
+    let mut said = String::new();
+    for _ in 0..400 {
+        said = server.stderr.lock().unwrap().clone();
+        if said.contains(&expected) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(said.contains(&expected), "{said}");
+
+    let wrong = Env::new(&config("ghp_wrong0123456789abcdefghijklmnopqrstu"));
+    let output = wrong.command(&fake).args(["serve", "--listen", "127.0.0.1:0"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("checking the GitHub credentials") && stderr.contains("check GITHUB_TOKEN"), "{stderr}");
+    assert!(!stderr.contains("ghp_wrong"), "the token is not shown: {stderr}");
+}

@@ -125,7 +125,20 @@ impl GitHubChannel {
         if channel.secret().is_none() {
             channel.warn_no_secret();
         }
-        channel.ask_identity(closing);
+        // Wrong credentials are a configuration mistake: said now. GitHub unreachable: the server
+        // starts anyway and keeps asking.
+        let asked = tokio::time::timeout(Duration::from_secs(15), channel.inner.auth.identity()).await;
+        match asked {
+            Ok(Ok(identity)) => {
+                let _ = channel.inner.login.set(identity.login);
+            }
+            Ok(Err(
+                error @ (rswe_github::api::GitHubError::Unauthorized { .. }
+                | rswe_github::api::GitHubError::AppUnauthorized { .. }
+                | rswe_github::api::GitHubError::Config { .. }),
+            )) => return Err(GitHubStartError(format!("checking the GitHub credentials: {error}"))),
+            Ok(Err(_)) | Err(_) => channel.ask_identity(closing.clone()),
+        }
         match channel.inner.store.github_prune(KEEP_HANDLED_DAYS).await {
             Ok(0) => {}
             Ok(pruned) => tracing::info!(pruned, "GitHub: forgot old handled deliveries"),
@@ -141,12 +154,12 @@ impl GitHubChannel {
     pub fn describe(&self) -> String {
         let inner = &self.inner;
         let who = match inner.login.get() {
-            Some(login) => format!("as @{login}"),
-            None => "(who rswe is on GitHub is not known yet: GitHub has not answered)".to_string(),
+            Some(login) => format!("GitHub: working as @{login}"),
+            None => "GitHub: on (GitHub has not answered yet; rswe keeps asking who it is there)".to_string(),
         };
         match self.secret() {
-            Some(_) => format!("GitHub: {who}, taking webhook deliveries at {}/github/webhook", inner.public_url),
-            None => format!("GitHub: {who}; {NO_SECRET}"),
+            Some(_) => format!("{who}; webhook deliveries are taken at {}/github/webhook", inner.public_url),
+            None => format!("{who}; {NO_SECRET}"),
         }
     }
 
