@@ -828,8 +828,9 @@ impl GitHubApi {
         let what = format!("the log of job {job_id} in {owner}/{name}");
         let id = job_id.to_string();
         let url = self.url(&["repos", owner, name, "actions", "jobs", &id, "logs"], &[])?;
-        let bytes = match self.send(Call { what: &what, method: Method::GET, url, body: None, idempotent: true }).await
-        {
+        let call = Call { what: &what, method: Method::GET, url, body: None, idempotent: true };
+        // Logs can be huge: only their end is kept while reading.
+        let bytes = match self.send(call, Some(max_bytes.saturating_add(4))).await {
             Ok(bytes) => bytes,
             Err(GitHubError::NotFound { .. }) | Err(GitHubError::Http { status: 410, .. }) => return Ok(String::new()),
             Err(e) => return Err(e),
@@ -896,7 +897,7 @@ impl GitHubApi {
     /// `null` for an empty one).
     async fn call(&self, call: Call<'_>) -> Result<Value, GitHubError> {
         let what = call.what;
-        let bytes = self.send(call).await?;
+        let bytes = self.send(call, None).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Value::Null);
         }
@@ -929,8 +930,9 @@ impl GitHubApi {
         Ok(items)
     }
 
-    /// Sends `call`, retrying as the module documentation says; the answer's bytes.
-    async fn send(&self, call: Call<'_>) -> Result<Vec<u8>, GitHubError> {
+    /// Sends `call`, retrying as the module documentation says; the answer's bytes (with
+    /// `keep_tail`, only that many of its last bytes, whatever its length).
+    async fn send(&self, call: Call<'_>, keep_tail: Option<usize>) -> Result<Vec<u8>, GitHubError> {
         let what = call.what;
         let mut backoff = BACKOFF_START;
         let mut attempt = 1;
@@ -959,11 +961,25 @@ impl GitHubApi {
                     let status = response.status();
                     if status.is_success() {
                         tracing::debug!(github.call = what, attempt, status = status.as_u16(), "github: call");
-                        let bytes = response.bytes().await.map_err(|e| GitHubError::Network {
+                        let failed = |e: reqwest::Error| GitHubError::Network {
                             what: what.to_owned(),
                             message: format!("reading the answer: {}", describe(&e)),
-                        })?;
-                        return Ok(bytes.to_vec());
+                        };
+                        let Some(keep) = keep_tail else {
+                            return Ok(response.bytes().await.map_err(failed)?.to_vec());
+                        };
+                        let mut response = response;
+                        let mut kept: Vec<u8> = Vec::new();
+                        while let Some(chunk) = response.chunk().await.map_err(failed)? {
+                            kept.extend_from_slice(&chunk);
+                            if kept.len() > keep.saturating_mul(2) {
+                                kept.drain(..kept.len() - keep);
+                            }
+                        }
+                        if kept.len() > keep {
+                            kept.drain(..kept.len() - keep);
+                        }
+                        return Ok(kept);
                     }
                     if let Some(wait) = rate_limit_wait(status, response.headers()) {
                         if last || wait > MAX_RATE_LIMIT_WAIT {
