@@ -63,7 +63,13 @@ impl WaitForChecks {
         let pull = api.pull_request(owner, name, number).await.map_err(|e| e.to_string())?;
         let sha = pull.head_sha.clone();
         let runs = loop {
-            let runs = api.check_runs(owner, name, &sha).await.map_err(|e| e.to_string())?;
+            let runs = api.check_runs(owner, name, &sha).await.map_err(|error| match error {
+                crate::api::GitHubError::Forbidden { .. } | crate::api::GitHubError::NotFound { .. } => format!(
+                    "{error}. Reading check runs needs a classic token with the repo scope or a GitHub App with \
+                     Checks: read (fine-grained tokens cannot be given that permission)"
+                ),
+                error => error.to_string(),
+            })?;
             let pending = runs.iter().any(|run| run.status != "completed");
             let waiting_for_any = runs.is_empty() && started.elapsed() < NO_CHECKS_GRACE.min(timeout);
             if !pending && !waiting_for_any {
