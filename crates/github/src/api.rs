@@ -251,6 +251,17 @@ pub struct CheckRun {
     pub summary: Option<String>,
 }
 
+/// A commit status: what CI services outside the Checks API report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitStatus {
+    /// What reported it (`ci/jenkins`, `continuous-integration/travis-ci`, ...).
+    pub context: String,
+    /// `pending`, `success`, `failure` or `error`.
+    pub state: String,
+    pub description: String,
+    pub target_url: String,
+}
+
 /// An issue (or a pull request seen as an issue).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issue {
@@ -836,6 +847,46 @@ impl GitHubApi {
             Err(e) => return Err(e),
         };
         Ok(tail(&String::from_utf8_lossy(&bytes), max_bytes).to_owned())
+    }
+
+    /// `GET /repos/{owner}/{repo}/commits/{ref}/status`: the latest status of each context (the
+    /// first hundred).
+    pub async fn commit_statuses(
+        &self,
+        owner: &str,
+        name: &str,
+        git_ref: &str,
+    ) -> Result<Vec<CommitStatus>, GitHubError> {
+        let what = format!("the commit statuses of {git_ref} in {owner}/{name}");
+        let per_page = PER_PAGE.to_string();
+        let url = self.url(&["repos", owner, name, "commits", git_ref, "status"], &[("per_page", &per_page)])?;
+        let answer = self.call(Call { what: &what, method: Method::GET, url, body: None, idempotent: true }).await?;
+        #[derive(Deserialize)]
+        struct Status {
+            #[serde(default)]
+            context: String,
+            #[serde(default)]
+            state: String,
+            #[serde(default)]
+            description: Option<String>,
+            #[serde(default)]
+            target_url: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct Combined {
+            #[serde(default)]
+            statuses: Vec<Status>,
+        }
+        Ok(decode::<Combined>(&what, answer)?
+            .statuses
+            .into_iter()
+            .map(|s| CommitStatus {
+                context: s.context,
+                state: s.state,
+                description: s.description.unwrap_or_default(),
+                target_url: s.target_url.unwrap_or_default(),
+            })
+            .collect())
     }
 
     /// `GET /repos/{owner}/{repo}/issues/{number}`: an issue, or a pull request seen as one.

@@ -283,6 +283,7 @@ async fn waiting_for_checks_reports_the_failing_jobs_log_tail() {
     fx.github.add_check_run("octo", "hello", sha, "lint", "completed", Some("success"), "all good");
     let log = format!("{}\nerror: test greet::hello failed: expected Hello\n", "noise\n".repeat(2000));
     let tests = fx.github.add_check_run("octo", "hello", sha, "tests", "in_progress", None, &log);
+    fx.github.set_commit_status("octo", "hello", sha, "ci/jenkins", "pending", "Build #12 is running");
 
     let tool = fx.tools.iter().find(|t| t.name() == "wait_for_checks").unwrap().clone();
     let context = fx.context();
@@ -293,10 +294,12 @@ async fn waiting_for_checks_reports_the_failing_jobs_log_tail() {
         .await
         .unwrap();
     fx.github.update_check_run(tests, "completed", Some("failure"));
+    fx.github.set_commit_status("octo", "hello", sha, "ci/jenkins", "failure", "Build #12 failed");
     let output = tokio::time::timeout(Duration::from_secs(30), waiting).await.unwrap().unwrap();
     let text = output.text_content();
     assert!(!output.is_error, "{text}");
-    assert!(text.contains(&format!("1 of 2 checks of octo/hello#{number}")), "{text}");
+    assert!(text.contains(&format!("2 of 3 checks of octo/hello#{number}")), "{text}");
+    assert!(text.contains("- ci/jenkins: failure (Build #12 failed; https://ci.example.com/ci/jenkins)"), "{text}");
     assert!(text.contains("- lint: success") && text.contains("- tests: failure"), "{text}");
     assert!(text.contains("error: test greet::hello failed: expected Hello"), "{text}");
     assert!(text.len() < 8000, "the log tail is bounded: {} bytes", text.len());

@@ -150,6 +150,19 @@ pub struct FakeCheckRun {
     pub log: String,
 }
 
+/// A commit status (the older API external CI services report through).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeCommitStatus {
+    /// `owner/name`.
+    pub repository: String,
+    /// The ref it is listed under, exactly.
+    pub git_ref: String,
+    pub context: String,
+    /// `pending`, `success`, `failure` or `error`.
+    pub state: String,
+    pub description: String,
+}
+
 #[derive(Debug, Clone)]
 struct FakeApp {
     id: u64,
@@ -268,6 +281,7 @@ struct FakeState {
     reviews: Vec<FakeReview>,
     issues: Vec<FakeIssue>,
     check_runs: Vec<FakeCheckRun>,
+    commit_statuses: Vec<FakeCommitStatus>,
     /// When comments and reviews were made, by id.
     created: HashMap<u64, SystemTime>,
     random: std::hash::RandomState,
@@ -578,6 +592,29 @@ impl FakeGitHub {
             log: log.to_owned(),
         });
         id
+    }
+
+    /// Sets the commit status `context` of `git_ref` (a new state replaces the old one, as the
+    /// combined status shows only the latest per context).
+    pub fn set_commit_status(
+        &self,
+        owner: &str,
+        name: &str,
+        git_ref: &str,
+        context: &str,
+        state: &str,
+        description: &str,
+    ) {
+        let mut fake = self.shared.lock();
+        let repository = format!("{owner}/{name}");
+        fake.commit_statuses.retain(|s| !(s.repository == repository && s.git_ref == git_ref && s.context == context));
+        fake.commit_statuses.push(FakeCommitStatus {
+            repository,
+            git_ref: git_ref.to_owned(),
+            context: context.to_owned(),
+            state: state.to_owned(),
+            description: description.to_owned(),
+        });
     }
 
     /// Moves check run `id` on (e.g. to `completed`, `Some("success")`).
@@ -1086,6 +1123,32 @@ fn route(
                 .map(|r| check_run_json(state, r))
                 .collect();
             Answer::ok(StatusCode::OK, json!({"total_count": runs.len(), "check_runs": runs}))
+        }
+        ("GET", ["repos", owner, name, "commits", git_ref, "status"]) => {
+            let repository = format!("{owner}/{name}");
+            let statuses: Vec<&FakeCommitStatus> = state
+                .commit_statuses
+                .iter()
+                .filter(|s| s.git_ref == *git_ref && s.repository.eq_ignore_ascii_case(&repository))
+                .collect();
+            let combined = if statuses.iter().any(|s| s.state == "failure" || s.state == "error") {
+                "failure"
+            } else if statuses.iter().any(|s| s.state == "pending") || statuses.is_empty() {
+                "pending"
+            } else {
+                "success"
+            };
+            let list: Vec<Value> = statuses
+                .iter()
+                .map(|s| {
+                    json!({"context": s.context, "state": s.state, "description": s.description,
+                           "target_url": format!("https://ci.example.com/{}", s.context)})
+                })
+                .collect();
+            Answer::ok(
+                StatusCode::OK,
+                json!({"state": combined, "sha": git_ref, "total_count": list.len(), "statuses": list}),
+            )
         }
         ("GET", ["repos", owner, name, "actions", "jobs", id, "logs"]) => {
             let repository = format!("{owner}/{name}");

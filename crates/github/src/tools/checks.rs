@@ -70,6 +70,8 @@ impl WaitForChecks {
                 ),
                 error => error.to_string(),
             })?;
+            let mut runs = runs;
+            runs.extend(statuses_as_runs(&api, owner, name, &sha).await);
             let pending = runs.iter().any(|run| run.status != "completed");
             let waiting_for_any = runs.is_empty() && started.elapsed() < NO_CHECKS_GRACE.min(timeout);
             if !pending && !waiting_for_any {
@@ -119,7 +121,7 @@ impl WaitForChecks {
             )
         };
         list(&mut text, &runs);
-        for run in failed.iter().take(MAX_LOGS) {
+        for run in failed.iter().filter(|run| run.id != STATUS_ID).take(MAX_LOGS) {
             match api.job_log(owner, name, run.id, LOG_TAIL_BYTES).await {
                 Ok(log) if !log.trim().is_empty() => {
                     let _ = write!(text, "\nThe end of the log of `{}`:\n```\n{}\n```\n", run.name, log.trim_end());
@@ -136,13 +138,61 @@ impl WaitForChecks {
     }
 }
 
+/// The id given to commit statuses shown as checks: they have no job, hence no log.
+const STATUS_ID: u64 = 0;
+
+/// The commit's statuses (what CI services outside the Checks API report), as checks; none when
+/// the token may not read them.
+async fn statuses_as_runs(
+    api: &crate::api::GitHubApi,
+    owner: &str,
+    name: &str,
+    sha: &str,
+) -> Vec<crate::api::CheckRun> {
+    let statuses = match api.commit_statuses(owner, name, sha).await {
+        Ok(statuses) => statuses,
+        Err(error) => {
+            tracing::debug!(%error, "github: commit statuses not readable; only check runs are shown");
+            return Vec::new();
+        }
+    };
+    statuses
+        .into_iter()
+        .map(|status| {
+            let (state, conclusion) = match status.state.as_str() {
+                "pending" => ("in_progress", None),
+                "success" => ("completed", Some("success")),
+                _ => ("completed", Some("failure")),
+            };
+            let description = (!status.description.is_empty()).then(|| status.description.clone());
+            crate::api::CheckRun {
+                id: STATUS_ID,
+                name: status.context,
+                status: state.to_owned(),
+                conclusion: conclusion.map(str::to_owned),
+                html_url: status.target_url.clone(),
+                details_url: status.target_url,
+                title: description,
+                summary: None,
+            }
+        })
+        .collect()
+}
+
 fn list(text: &mut String, runs: &[crate::api::CheckRun]) {
     for run in runs {
         let state = match (&run.conclusion, run.status.as_str()) {
             (Some(conclusion), _) => conclusion.clone(),
             (None, status) => status.replace('_', " "),
         };
-        let _ = writeln!(text, "- {}: {state}", run.name);
+        match (&run.title, run.id == STATUS_ID && state != "success") {
+            (Some(title), true) => {
+                let _ = writeln!(text, "- {}: {state} ({title}; {})", run.name, run.html_url);
+            }
+            _ => {
+                let _ = writeln!(text, "- {}: {state}", run.name);
+            }
+        }
     }
 }
 
