@@ -366,20 +366,13 @@ impl GitHubApi {
     pub async fn repository(&self, owner: &str, name: &str) -> Result<Repository, GitHubError> {
         let what = format!("repository {owner}/{name}");
         let url = self.url(&["repos", owner, name], &[])?;
-        let answer = self.call(Call { what: &what, method: Method::GET, url, body: None, idempotent: true }).await?;
+        let answer = self.get(&what, url).await?;
         parse_repository(&what, answer)
     }
 
     /// `GET /user`: the token's login.
     pub async fn authenticated_user(&self) -> Result<String, GitHubError> {
-        let what = "the token's user";
-        let url = self.url(&["user"], &[])?;
-        let answer = self.call(Call { what, method: Method::GET, url, body: None, idempotent: true }).await?;
-        #[derive(Deserialize)]
-        struct User {
-            login: String,
-        }
-        Ok(decode::<User>(what, answer)?.login)
+        Ok(self.authenticated_user_id().await?.login)
     }
 
     /// `POST /repos/{owner}/{repo}/forks`, into `organization` or the token's account.
@@ -434,7 +427,7 @@ impl GitHubApi {
         let head = if head.contains(':') { head.to_owned() } else { format!("{owner}:{head}") };
         let what = format!("looking for a pull request from {head} in {owner}/{name}");
         let url = self.url(&["repos", owner, name, "pulls"], &[("head", &head), ("state", "open")])?;
-        let answer = self.call(Call { what: &what, method: Method::GET, url, body: None, idempotent: true }).await?;
+        let answer = self.get(&what, url).await?;
         let Value::Array(pulls) = answer else {
             return Err(GitHubError::BadResponse { what, message: "not a list".to_owned() });
         };
@@ -479,7 +472,7 @@ impl GitHubApi {
     pub async fn permission(&self, owner: &str, name: &str, login: &str) -> Result<String, GitHubError> {
         let what = format!("{login}'s permission on {owner}/{name}");
         let url = self.url(&["repos", owner, name, "collaborators", login, "permission"], &[])?;
-        let answer = self.call(Call { what: &what, method: Method::GET, url, body: None, idempotent: true }).await?;
+        let answer = self.get(&what, url).await?;
         #[derive(Deserialize)]
         struct Permission {
             permission: String,
@@ -497,7 +490,7 @@ impl GitHubApi {
     pub async fn authenticated_user_id(&self) -> Result<User, GitHubError> {
         let what = "the token's user";
         let url = self.url(&["user"], &[])?;
-        let answer = self.call(Call { what, method: Method::GET, url, body: None, idempotent: true }).await?;
+        let answer = self.get(what, url).await?;
         parse_user(what, answer)
     }
 
@@ -505,7 +498,7 @@ impl GitHubApi {
     pub async fn user(&self, login: &str) -> Result<User, GitHubError> {
         let what = format!("the account {login}");
         let url = self.url(&["users", login], &[])?;
-        let answer = self.call(Call { what: &what, method: Method::GET, url, body: None, idempotent: true }).await?;
+        let answer = self.get(&what, url).await?;
         parse_user(&what, answer)
     }
 
@@ -513,7 +506,7 @@ impl GitHubApi {
     pub async fn app(&self) -> Result<App, GitHubError> {
         let what = "the GitHub App";
         let url = self.url(&["app"], &[])?;
-        let answer = self.call(Call { what, method: Method::GET, url, body: None, idempotent: true }).await?;
+        let answer = self.get(what, url).await?;
         #[derive(Deserialize)]
         struct AppAnswer {
             slug: String,
@@ -529,7 +522,7 @@ impl GitHubApi {
     pub async fn repository_installation(&self, owner: &str, name: &str) -> Result<u64, GitHubError> {
         let what = format!("the GitHub App's installation on {owner}/{name}");
         let url = self.url(&["repos", owner, name, "installation"], &[])?;
-        let answer = self.call(Call { what: &what, method: Method::GET, url, body: None, idempotent: true }).await?;
+        let answer = self.get(&what, url).await?;
         #[derive(Deserialize)]
         struct Installation {
             id: u64,
@@ -577,7 +570,7 @@ impl GitHubApi {
         let what = format!("pull request {owner}/{name}#{number}");
         let number = number.to_string();
         let url = self.url(&["repos", owner, name, "pulls", &number], &[])?;
-        let answer = self.call(Call { what: &what, method: Method::GET, url, body: None, idempotent: true }).await?;
+        let answer = self.get(&what, url).await?;
         #[derive(Deserialize)]
         struct HeadRepo {
             full_name: String,
@@ -768,8 +761,7 @@ impl GitHubApi {
             let page = page.to_string();
             let query = [("per_page", per_page.as_str()), ("page", page.as_str())];
             let url = self.url(&["repos", owner, name, "commits", git_ref, "check-runs"], &query)?;
-            let answer =
-                self.call(Call { what: &what, method: Method::GET, url, body: None, idempotent: true }).await?;
+            let answer = self.get(&what, url).await?;
             let total = answer.get("total_count").and_then(Value::as_u64).unwrap_or(0);
             let runs = match answer.get("check_runs") {
                 Some(Value::Array(runs)) => runs.clone(),
@@ -860,7 +852,7 @@ impl GitHubApi {
         let what = format!("the commit statuses of {git_ref} in {owner}/{name}");
         let per_page = PER_PAGE.to_string();
         let url = self.url(&["repos", owner, name, "commits", git_ref, "status"], &[("per_page", &per_page)])?;
-        let answer = self.call(Call { what: &what, method: Method::GET, url, body: None, idempotent: true }).await?;
+        let answer = self.get(&what, url).await?;
         #[derive(Deserialize)]
         struct Status {
             #[serde(default)]
@@ -894,7 +886,7 @@ impl GitHubApi {
         let what = format!("issue {owner}/{name}#{number}");
         let number = number.to_string();
         let url = self.url(&["repos", owner, name, "issues", &number], &[])?;
-        let answer = self.call(Call { what: &what, method: Method::GET, url, body: None, idempotent: true }).await?;
+        let answer = self.get(&what, url).await?;
         #[derive(Deserialize)]
         struct IssueAnswer {
             number: u64,
@@ -921,6 +913,11 @@ impl GitHubApi {
             state: issue.state,
             author: issue.user.map(|user| user.login).unwrap_or_default(),
         })
+    }
+
+    /// A `GET` (harmless to repeat): its JSON answer.
+    async fn get(&self, what: &str, url: Url) -> Result<Value, GitHubError> {
+        self.call(Call { what, method: Method::GET, url, body: None, idempotent: true }).await
     }
 
     /// `{base}/{segments…}?{query}`, every segment and query value percent-encoded.
@@ -968,7 +965,7 @@ impl GitHubApi {
                 query.push(("page", page.as_str()));
             }
             let url = self.url(segments, &query)?;
-            let answer = self.call(Call { what, method: Method::GET, url, body: None, idempotent: true }).await?;
+            let answer = self.get(what, url).await?;
             let Value::Array(batch) = answer else {
                 return Err(GitHubError::BadResponse { what: what.to_owned(), message: "not a list".to_owned() });
             };
